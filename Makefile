@@ -1,0 +1,50 @@
+# Two commands for a newcomer: `make serve` and `make test`. Everything installs into .venv
+# with constraints.txt (it pins the CPU build of torch).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PIP_FLAGS ?= -q --disable-pip-version-check
+DATA ?= data
+ARTIFACTS ?= artifacts
+
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: install serve build test test-fast lint bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install $(PIP_FLAGS) -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Built only when missing; `make build` forces a new version.
+$(ARTIFACTS)/current: | $(STAMP)
+	$(BIN)/recsys build --data $(DATA) --out $(ARTIFACTS)
+
+build: $(STAMP)
+	$(BIN)/recsys build --data $(DATA) --out $(ARTIFACTS)
+
+serve: $(STAMP) $(ARTIFACTS)/current
+	RECSYS_ARTIFACTS_DIR=$(ARTIFACTS) $(BIN)/recsys serve
+
+# The whole suite, the slow end-to-end tests included (that is what CI runs).
+test: $(STAMP)
+	$(BIN)/python -m pytest -m "slow or not slow"
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check recsys api pipelines tests bench
+	$(BIN)/mypy recsys api pipelines
+
+bench: $(STAMP) $(ARTIFACTS)/current
+	$(BIN)/python -m bench.search_quality --artifacts $(ARTIFACTS)
+	$(BIN)/python -m bench.search_latency --artifacts $(ARTIFACTS)
+
+clean:
+	rm -rf $(VENV) $(ARTIFACTS) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,102 @@
+"""App factory. No module-level state: everything lives on the app it belongs to.
+
+* ``app.state.settings``     - the :class:`Settings`
+* ``app.state.metrics``      - per-app Prometheus registry (:class:`api.metrics.Metrics`)
+* ``app.state.engine_state`` - :class:`api.deps.EngineState`; its ``.engine`` is the loaded
+  ``SearchService`` once ready
+* ``app.state.request_log``  - :class:`api.metrics.RequestLog` or None
+
+The engine loads in a background thread started by the lifespan, so ``/healthz`` answers at
+once; ``/readyz`` is 503 (``loading``, then ``failed`` with the reason if the loader raised)
+until the engine is in place, and the engine routes answer 503 ``not_ready`` meanwhile.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+import recsys
+from api.deps import EngineState
+from api.errors import install_error_handlers
+from api.metrics import Metrics, ObservabilityMiddleware, RequestLog
+from api.routes import health, items, search
+from api.settings import Settings
+from recsys.service_types import SearchService
+
+EngineLoader = Callable[[Settings], SearchService]
+
+_DESCRIPTION = """\
+Multilingual search and recommendations over a streaming catalog.
+
+Every error has the shape `{"error": {"code": ..., "message": ...}}`:
+`invalid_parameter` (422: one parameter missing, malformed or out of range; the message names
+it), `invalid_request` (400: parameters contradict each other, e.g. `year_min > year_max`),
+`not_found` (404), `method_not_allowed` (405), `not_ready` (503: engine loading or failed),
+`internal` (500). Every response carries an `X-Request-ID` header (an incoming sane
+`X-Request-ID` is echoed, otherwise one is generated); search responses repeat it in the body.
+"""
+
+
+def default_engine_loader(settings: Settings) -> SearchService:
+    """Load the real engine; imported lazily so the API imports without the ML stack."""
+    from recsys.engine import Engine
+
+    return Engine.load(settings.artifacts_dir, device=settings.encoder_device)
+
+
+def create_app(settings: Settings, engine_loader: EngineLoader | None = None) -> FastAPI:
+    """Build the service. ``engine_loader(settings)`` is called once, in a background thread
+    started at app startup; it may raise (e.g. ``ArtifactError``) and the app still serves
+    ``/healthz``, ``/readyz`` (503 with the reason) and ``/metrics``."""
+    loader: EngineLoader = engine_loader or default_engine_loader
+    metrics = Metrics()
+    request_log = (
+        RequestLog(settings.request_log, metrics) if settings.request_log is not None else None
+    )
+    logging.getLogger("api").setLevel(settings.log_level.upper())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = EngineState()
+        app.state.engine_state = state
+        metrics.engine_ready.set(0)
+        thread = threading.Thread(
+            target=state.run_loader,
+            args=(lambda: loader(settings), metrics),
+            name="recsys-engine-loader",
+            daemon=True,  # a slow load must not keep a stopping process alive
+        )
+        thread.start()
+        try:
+            yield
+        finally:
+            state.close()
+            metrics.engine_ready.set(0)
+
+    app = FastAPI(
+        title="recsys",
+        version=recsys.__version__,
+        description=_DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.request_log = request_log
+    app.state.engine_state = EngineState(reason="engine not started")
+
+    install_error_handlers(app)
+    app.add_middleware(ObservabilityMiddleware, metrics=metrics)
+    app.include_router(health.build_router())
+    app.include_router(search.build_router(settings, request_log))
+    app.include_router(items.build_router(settings, request_log))
+    return app
+
+
+def app_factory() -> FastAPI:
+    """For ``uvicorn --factory api.app:app_factory``: settings from ``RECSYS_*`` env vars."""
+    return create_app(Settings())

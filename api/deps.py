@@ -1,0 +1,270 @@
+"""Request dependencies: the engine (or a 503), and the shared, validated query parameters.
+
+Validation choices (all per-parameter failures are 422 ``invalid_parameter``):
+
+* ``q``: surrounding whitespace is stripped and internal runs of whitespace (including tab,
+  CR, LF) collapse to one space; any other control character (Unicode category Cc, e.g. NUL,
+  ESC, DEL) is *rejected*, not removed. Empty / whitespace-only ``q`` is rejected. The length
+  limit (``max_query_chars``) applies to the normalized text.
+* ``lang``: ``^[a-z]{2}$``; ``type``: ``movie`` | ``tv_show``; ``year_min``/``year_max``:
+  integers in 1800..2100; ``genre``: 1..64 characters after stripping, no control characters;
+  ``user_id``: 1..128 characters, no control characters.
+* Contradictory but individually valid parameters (``year_min > year_max``) are 400
+  ``invalid_request``. Unknown query parameters are ignored. An empty value (``lang=``) is a
+  value, and is validated like any other (so it is rejected where it does not fit).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from fastapi import Path, Query, Request
+from pydantic import AfterValidator
+
+from api.errors import ApiError
+from api.metrics import Metrics
+from recsys.errors import InvalidRequestError, RecsysError
+from recsys.service_types import SearchFilters, SearchService
+
+YEAR_MIN, YEAR_MAX = 1800, 2100
+MAX_USER_ID_CHARS = 128
+MAX_GENRE_CHARS = 64
+ITEM_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+LANG_PATTERN = r"^[a-z]{2}$"
+_ALLOWED_WHITESPACE_CONTROLS = frozenset("\t\n\r")
+
+logger = logging.getLogger("api")
+
+
+# --------------------------------------------------------------------------- engine state
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    status: Literal["loading", "ready", "failed"]
+    engine: SearchService | None = None
+    reason: str | None = None
+
+
+class EngineState:
+    """Holds the engine once the background loader has produced it.
+
+    One per app (on ``app.state.engine_state``); the loader thread replaces an immutable
+    snapshot, so readers never see a half-updated state.
+    """
+
+    def __init__(self, reason: str = "engine is loading") -> None:
+        self._snapshot = _Snapshot("loading", reason=reason)
+        self._done = threading.Event()
+        self._closed = False
+        self.model_version: str | None = None
+
+    def snapshot(self) -> _Snapshot:
+        return self._snapshot
+
+    @property
+    def status(self) -> Literal["loading", "ready", "failed"]:
+        return self._snapshot.status
+
+    @property
+    def engine(self) -> SearchService | None:
+        return self._snapshot.engine
+
+    @property
+    def reason(self) -> str | None:
+        return self._snapshot.reason
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the loader finished (either way); True if it did within ``timeout``."""
+        return self._done.wait(timeout)
+
+    def run_loader(self, load: Callable[[], SearchService], metrics: Metrics | None = None) -> None:
+        """Call ``load`` (in the current thread) and record the outcome. Never raises."""
+        started = time.perf_counter()
+        try:
+            engine = load()
+            if engine is None:
+                raise RuntimeError("engine loader returned None")
+            model_version = str(engine.model_version)
+        except BaseException as exc:  # whatever happens, leave the "loading" state
+            reason = str(exc) if isinstance(exc, RecsysError) else f"{type(exc).__name__}: {exc}"
+            # An ArtifactError & co. is an operator's problem with a clear message; anything
+            # else is a bug worth a traceback.
+            logger.error(
+                "engine failed to load: %s",
+                reason,
+                exc_info=None if isinstance(exc, RecsysError) else exc,
+            )
+            self._snapshot = _Snapshot("failed", reason=reason)
+        else:
+            if self._closed:  # the app shut down while we were loading
+                _close_quietly(engine)
+            else:
+                self.model_version = model_version
+                self._snapshot = _Snapshot("ready", engine=engine)
+                if metrics is not None:
+                    metrics.engine_ready.set(1)
+        finally:
+            if metrics is not None:
+                metrics.engine_load_seconds.set(time.perf_counter() - started)
+            self._done.set()
+
+    def close(self) -> None:
+        self._closed = True
+        engine = self._snapshot.engine
+        if engine is not None:
+            _close_quietly(engine)
+
+
+def _close_quietly(engine: object) -> None:
+    close = getattr(engine, "close", None)
+    if callable(close):
+        try:
+            close()
+        except Exception:  # pragma: no cover - best effort on shutdown
+            logger.exception("engine close() failed")
+
+
+async def get_engine(request: Request) -> SearchService:
+    """The loaded engine, or a 503 ``not_ready`` error while loading / after a failed load."""
+    state: EngineState | None = getattr(request.app.state, "engine_state", None)
+    if state is None:
+        raise ApiError(503, "not_ready", "engine has not been started")
+    snapshot = state.snapshot()
+    if snapshot.status == "ready" and snapshot.engine is not None:
+        return snapshot.engine
+    if snapshot.status == "failed":
+        raise ApiError(503, "not_ready", f"engine failed to load: {snapshot.reason}")
+    raise ApiError(
+        503, "not_ready", snapshot.reason or "engine is loading", headers={"Retry-After": "5"}
+    )
+
+
+# --------------------------------------------------------------------------- parameters
+
+
+def _control_chars(text: str, allowed: frozenset[str] = frozenset()) -> list[str]:
+    return [c for c in text if c not in allowed and unicodedata.category(c) == "Cc"]
+
+
+def make_query_validator(max_chars: int) -> Callable[[str], str]:
+    def clean_query(value: str) -> str:
+        if _control_chars(value, _ALLOWED_WHITESPACE_CONTROLS):
+            raise ValueError("must not contain control characters (e.g. NUL)")
+        normalized = " ".join(value.split())
+        if not normalized:
+            raise ValueError("must not be empty or whitespace-only")
+        if len(normalized) > max_chars:
+            raise ValueError(
+                f"must be at most {max_chars} characters after trimming (got {len(normalized)})"
+            )
+        return normalized
+
+    return clean_query
+
+
+def _clean_genre(value: str) -> str:
+    if _control_chars(value):
+        raise ValueError("must not contain control characters")
+    value = value.strip()
+    if not value:
+        raise ValueError("must not be empty")
+    if len(value) > MAX_GENRE_CHARS:
+        raise ValueError(f"must be at most {MAX_GENRE_CHARS} characters")
+    return value
+
+
+def _clean_user_id(value: str) -> str:
+    if _control_chars(value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+LangQuery = Annotated[
+    str | None,
+    Query(
+        pattern=LANG_PATTERN,
+        description="ISO 639-1 code (two lowercase letters) for localized titles/descriptions "
+        "and query understanding. Omit for the catalog's original language.",
+        examples=["fr"],
+    ),
+]
+
+ItemIdPath = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=64,
+        pattern=ITEM_ID_PATTERN,
+        description="Catalog item id: 1-64 characters of letters, digits, '_' and '-'.",
+        examples=["tt0133093"],
+    ),
+]
+
+UserIdQuery = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=MAX_USER_ID_CHARS,
+        description="Opaque user id for personalization (1-128 chars, no control characters). "
+        "Unknown users get non-personalized results.",
+        examples=["u_12345"],
+    ),
+    AfterValidator(_clean_user_id),
+]
+
+
+def get_filters(
+    item_type: Annotated[
+        Literal["movie", "tv_show"] | None,
+        Query(alias="type", description="Only items of this type.", examples=["movie"]),
+    ] = None,
+    genre: Annotated[
+        str | None,
+        Query(
+            description="Only items with this genre (1-64 characters).",
+            examples=["Science Fiction"],
+        ),
+        AfterValidator(_clean_genre),
+    ] = None,
+    year_min: Annotated[
+        int | None,
+        Query(
+            ge=YEAR_MIN,
+            le=YEAR_MAX,
+            description="Earliest release year (inclusive).",
+            examples=[1990],
+        ),
+    ] = None,
+    year_max: Annotated[
+        int | None,
+        Query(
+            ge=YEAR_MIN,
+            le=YEAR_MAX,
+            description="Latest release year (inclusive).",
+            examples=[2005],
+        ),
+    ] = None,
+) -> SearchFilters:
+    """Structured filters; the year range is checked for consistency by :func:`check_filters`
+    in the handler, so that per-parameter 422s are reported before a contradiction's 400."""
+    return SearchFilters(type=item_type, genre=genre, year_min=year_min, year_max=year_max)
+
+
+def check_filters(filters: SearchFilters) -> SearchFilters | None:
+    """Reject contradictory filters (400); return None for "no filters"."""
+    if (
+        filters.year_min is not None
+        and filters.year_max is not None
+        and filters.year_min > filters.year_max
+    ):
+        raise InvalidRequestError(
+            f"year_min ({filters.year_min}) must not be greater than year_max ({filters.year_max})"
+        )
+    return None if filters.is_empty() else filters

@@ -1,0 +1,164 @@
+"""Observability: per-app Prometheus metrics, request ids, and the served-request log.
+
+Every app gets its own ``CollectorRegistry`` (never the process-global default registry), so
+several apps can live in one process (tests) without "Duplicated timeseries" errors.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encoder
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.errors import REQUEST_ID_HEADER
+
+logger = logging.getLogger("api")
+
+METRICS_CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
+UNMATCHED_ROUTE = "unmatched"
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# An incoming X-Request-ID is honoured only if it looks like a token (no spaces, quotes, ...).
+_REQUEST_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+
+
+class Metrics:
+    """The app's Prometheus collectors, all registered on a private registry."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "recsys_http_requests",
+            "HTTP requests served, by route template, method and status code.",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "recsys_http_request_duration_seconds",
+            "Time from receiving a request to finishing its response, by route template.",
+            ["route"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.request_log_failures = Counter(
+            "recsys_request_log_failures",
+            "Served-request log lines that could not be written.",
+            registry=self.registry,
+        )
+        self.engine_ready = Gauge(
+            "recsys_engine_ready",
+            "1 once the engine has loaded, else 0.",
+            registry=self.registry,
+        )
+        self.engine_load_seconds = Gauge(
+            "recsys_engine_load_seconds",
+            "Seconds the engine loader took (set when it finishes, successfully or not).",
+            registry=self.registry,
+        )
+
+    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
+        self.requests.labels(route=route, method=method, status=str(status)).inc()
+        self.latency.labels(route=route).observe(seconds)
+
+    def render(self, accept: str = "") -> tuple[bytes, str]:
+        """The exposition (content-negotiated: OpenMetrics if asked for, else Prometheus text)
+        and its content type."""
+        encoder, content_type = choose_encoder(accept)
+        return encoder(self.registry), content_type
+
+
+def request_id_from_headers(headers: list[tuple[bytes, bytes]] | Any) -> str:
+    """The client's X-Request-ID if it is a sane token, else a fresh uuid4 hex."""
+    for name, value in headers or ():
+        if name.lower() == b"x-request-id":
+            candidate = value.decode("latin-1").strip()
+            if _REQUEST_ID_RE.fullmatch(candidate):
+                return candidate
+            break
+    return uuid.uuid4().hex
+
+
+def _route_template(scope: Scope) -> str:
+    route = scope.get("route")
+    if route is None:
+        return UNMATCHED_ROUTE
+    template = getattr(route, "path_format", None) or getattr(route, "path", None)
+    return template if isinstance(template, str) else UNMATCHED_ROUTE
+
+
+class ObservabilityMiddleware:
+    """Pure ASGI middleware: assigns the request id (``request.state.request_id`` and the
+    ``X-Request-ID`` response header) and records request count and latency by route template.
+    """
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = request_id_from_headers(scope.get("headers"))
+        scope.setdefault("state", {})["request_id"] = request_id
+        status = 500  # if the app raises before responding, ServerErrorMiddleware sends a 500
+        started = time.perf_counter()
+
+        async def send_with_request_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_request_id)
+        finally:
+            self.metrics.observe(
+                _route_template(scope),
+                str(scope.get("method", "")),
+                status,
+                time.perf_counter() - started,
+            )
+
+
+class RequestLog:
+    """Appends one JSON line per served request to a file ("logs what it served").
+
+    Writes are serialized with a lock (handlers run in a thread pool). A failed write never
+    fails the request: it is logged and counted in ``recsys_request_log_failures_total``.
+    """
+
+    def __init__(self, path: Path, metrics: Metrics) -> None:
+        self.path = path
+        self._metrics = metrics
+        self._lock = threading.Lock()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # reported on the first write
+            logger.warning("cannot create request log directory %s: %s", path.parent, exc)
+
+    def write(self, record: dict[str, Any]) -> bool:
+        try:
+            line = orjson.dumps(
+                {"timestamp": datetime.now(UTC).isoformat(timespec="milliseconds"), **record},
+                option=orjson.OPT_SERIALIZE_NUMPY,
+                default=str,
+            )
+            with self._lock, self.path.open("ab") as fh:
+                fh.write(line + b"\n")
+            return True
+        except Exception as exc:
+            self._metrics.request_log_failures.inc()
+            logger.warning("request log write to %s failed: %s", self.path, exc)
+            return False

@@ -1,0 +1,97 @@
+"""``GET /v1/items/{item_id}`` and ``GET /v1/items/{item_id}/similar``."""
+
+# No `from __future__ import annotations`: the endpoints are closures whose parameter
+# annotations use per-app values, and FastAPI must evaluate them at definition time.
+
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from api.deps import ItemIdPath, LangQuery, check_filters, get_engine, get_filters
+from api.metrics import RequestLog
+from api.routes.search import log_result, request_id_of, served_record
+from api.schemas import ItemResponse, SearchResponse, error_responses, to_jsonable
+from api.settings import Settings
+from recsys.service_types import SearchFilters, SearchService
+
+
+def build_router(settings: Settings, request_log: RequestLog | None) -> APIRouter:
+    router = APIRouter(prefix="/v1/items", tags=["items"])
+
+    @router.get(
+        "/{item_id}",
+        response_model=ItemResponse,
+        summary="An item's metadata (localized when lang is given and available)",
+        responses=error_responses(404, 422, 503),
+    )
+    def get_item(
+        request: Request,
+        engine: Annotated[SearchService, Depends(get_engine)],
+        item_id: ItemIdPath,
+        lang: LangQuery = None,
+    ) -> ItemResponse:
+        started = time.perf_counter()
+        metadata = to_jsonable(engine.item(item_id, lang=lang))
+        if not isinstance(metadata, dict):
+            metadata = {}
+        metadata.setdefault("item_id", item_id)
+        response = ItemResponse.model_validate(metadata)
+        if request_log is not None:
+            request_log.write(
+                served_record(
+                    request_id=request_id_of(request),
+                    route="item",
+                    started=started,
+                    model_version=str(engine.model_version),
+                    item_ids=[response.item_id],
+                    scores=None,
+                    params={"lang": lang},
+                    item_id=item_id,
+                )
+            )
+        return response
+
+    @router.get(
+        "/{item_id}/similar",
+        response_model=SearchResponse,
+        summary="Items similar to the given one (the response's query field is the item id)",
+        responses=error_responses(400, 404, 422, 503),
+    )
+    def similar(
+        request: Request,
+        engine: Annotated[SearchService, Depends(get_engine)],
+        item_id: ItemIdPath,
+        filters: Annotated[SearchFilters, Depends(get_filters)],
+        k: Annotated[
+            int,
+            Query(
+                ge=1,
+                le=settings.max_k,
+                description=f"Number of results, 1..{settings.max_k}.",
+                examples=[10],
+            ),
+        ] = settings.default_k,
+        lang: LangQuery = None,
+    ) -> SearchResponse:
+        started = time.perf_counter()
+        request_id = request_id_of(request)
+        result = engine.similar(item_id, k=k, filters=check_filters(filters), lang=lang)
+        response = SearchResponse.from_result(result, request_id)
+        response.items = response.items[:k]
+        response.query = item_id
+        log_result(
+            request_log,
+            request_id=request_id,
+            route="similar",
+            started=started,
+            result=result,
+            response=response,
+            k=k,
+            lang=lang,
+            filters=filters,
+            item_id=item_id,
+        )
+        return response
+
+    return router

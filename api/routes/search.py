@@ -1,0 +1,160 @@
+"""``GET /v1/search``: free-text (multilingual) search, optionally personalized."""
+
+# No `from __future__ import annotations`: the endpoints are closures whose parameter
+# annotations use per-app values, and FastAPI must evaluate them at definition time.
+
+import time
+import uuid
+from dataclasses import asdict
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import AfterValidator
+
+from api.deps import (
+    LangQuery,
+    UserIdQuery,
+    check_filters,
+    get_engine,
+    get_filters,
+    make_query_validator,
+)
+from api.metrics import RequestLog
+from api.schemas import SearchResponse, error_responses
+from api.settings import Settings
+from recsys.service_types import SearchFilters, SearchResult, SearchService
+
+
+def request_id_of(request: Request) -> str:
+    request_id = getattr(request.state, "request_id", None)
+    return request_id if isinstance(request_id, str) else uuid.uuid4().hex
+
+
+def served_record(
+    *,
+    request_id: str,
+    route: str,
+    started: float,
+    model_version: str,
+    item_ids: list[str],
+    scores: list[float] | None,
+    params: dict[str, Any],
+    query: str | None = None,
+    item_id: str | None = None,
+    user_id: str | None = None,
+    timings_ms: dict[str, float] | None = None,
+) -> dict[str, Any]:
+    """One line of the served-request log (see ``Settings.request_log``)."""
+    record: dict[str, Any] = {"request_id": request_id, "route": route}
+    if query is not None:
+        record["query"] = query
+    if item_id is not None:
+        record["item_id"] = item_id
+    record.update(
+        params={key: value for key, value in params.items() if value is not None},
+        user_id=user_id,
+        item_ids=item_ids,
+        scores=scores,
+        model_version=model_version,
+        latency_ms=round((time.perf_counter() - started) * 1000.0, 3),
+        timings_ms=timings_ms or {},
+    )
+    return record
+
+
+def log_result(
+    request_log: RequestLog | None,
+    *,
+    request_id: str,
+    route: str,
+    started: float,
+    result: SearchResult,
+    response: SearchResponse,
+    k: int,
+    lang: str | None,
+    filters: SearchFilters,
+    query: str | None = None,
+    item_id: str | None = None,
+    user_id: str | None = None,
+) -> None:
+    if request_log is None:
+        return
+    request_log.write(
+        served_record(
+            request_id=request_id,
+            route=route,
+            started=started,
+            model_version=response.model_version,
+            item_ids=[hit.item_id for hit in response.items],
+            scores=[hit.score for hit in response.items],
+            params={"k": k, "lang": lang, **asdict(filters)},
+            query=query,
+            item_id=item_id,
+            user_id=user_id,
+            timings_ms=dict(result.timings_ms),
+        )
+    )
+
+
+def build_router(settings: Settings, request_log: RequestLog | None) -> APIRouter:
+    router = APIRouter(prefix="/v1", tags=["search"])
+
+    @router.get(
+        "/search",
+        response_model=SearchResponse,
+        summary="Search the catalog with a free-text query in any supported language",
+        responses=error_responses(400, 422, 503),
+    )
+    def search(
+        request: Request,
+        engine: Annotated[SearchService, Depends(get_engine)],
+        q: Annotated[
+            str,
+            Query(
+                description=(
+                    "Free-text query. Surrounding whitespace is stripped and internal "
+                    "whitespace collapsed; control characters (e.g. NUL) are rejected with 422; "
+                    f"at most {settings.max_query_chars} characters after trimming."
+                ),
+                examples=["film de science-fiction avec des robots"],
+                json_schema_extra={"maxLength": settings.max_query_chars},
+            ),
+            AfterValidator(make_query_validator(settings.max_query_chars)),
+        ],
+        filters: Annotated[SearchFilters, Depends(get_filters)],
+        k: Annotated[
+            int,
+            Query(
+                ge=1,
+                le=settings.max_k,
+                description=f"Number of results, 1..{settings.max_k}.",
+                examples=[10],
+            ),
+        ] = settings.default_k,
+        lang: LangQuery = None,
+        user_id: UserIdQuery = None,
+    ) -> SearchResponse:
+        # A plain `def`: FastAPI runs it in the thread pool, so the CPU-bound engine call
+        # does not block the event loop.
+        started = time.perf_counter()
+        request_id = request_id_of(request)
+        result = engine.search(q, k=k, filters=check_filters(filters), lang=lang, user_id=user_id)
+        response = SearchResponse.from_result(result, request_id)
+        response.items = response.items[:k]
+        response.query = q
+        log_result(
+            request_log,
+            request_id=request_id,
+            route="search",
+            started=started,
+            result=result,
+            response=response,
+            k=k,
+            lang=lang,
+            filters=filters,
+            query=q,
+            user_id=user_id,
+        )
+        return response
+
+    return router

@@ -1,0 +1,216 @@
+"""Response models (with OpenAPI examples) and helpers that shape engine output."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from recsys.service_types import Hit, SearchResult
+
+# --------------------------------------------------------------------------- errors
+
+_ERROR_EXAMPLES: dict[int, tuple[str, str]] = {
+    400: ("invalid_request", "year_min (2010) must not be greater than year_max (2000)"),
+    404: ("not_found", "unknown item 'tt0000000'"),
+    422: ("invalid_parameter", "query parameter 'lang': String should match pattern '^[a-z]{2}$'"),
+    500: ("internal", "internal server error"),
+    503: ("not_ready", "engine is loading"),
+}
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(
+        description="Stable machine-readable code: invalid_parameter, invalid_request, "
+        "not_found, method_not_allowed, not_ready, internal.",
+        examples=["invalid_parameter"],
+    )
+    message: str = Field(description="Human-readable explanation.")
+
+
+class ErrorResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"error": {"code": "not_found", "message": "unknown item 'tt0000000'"}}]
+        }
+    )
+
+    error: ErrorBody
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` entries for the given error statuses, with examples."""
+    out: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        code, message = _ERROR_EXAMPLES[status]
+        out[status] = {
+            "model": ErrorResponse,
+            "description": code,
+            "content": {
+                "application/json": {"example": {"error": {"code": code, "message": message}}}
+            },
+        }
+    return out
+
+
+# --------------------------------------------------------------------------- search
+
+
+class HitOut(BaseModel):
+    item_id: str = Field(examples=["tt0133093"])
+    title: str = Field(examples=["Matrix"])
+    original_title: str | None = Field(default=None, examples=["The Matrix"])
+    year: int | None = Field(default=None, examples=[1999])
+    type: str = Field(description="movie or tv_show", examples=["movie"])
+    genres: list[str] = Field(default_factory=list, examples=[["Action", "Science Fiction"]])
+    score: float = Field(
+        description="Ranking score; higher is better. Only comparable within one response.",
+        examples=[0.873],
+    )
+    description: str | None = Field(default=None, examples=["Un pirate informatique..."])
+    lang: str | None = Field(
+        default=None,
+        description="Language of title/description when localized, else null.",
+        examples=["fr"],
+    )
+
+    @classmethod
+    def from_hit(cls, hit: Hit) -> HitOut:
+        score = float(hit.score)
+        return cls(
+            item_id=str(hit.item_id),
+            title=hit.title,
+            original_title=hit.original_title,
+            year=None if hit.year is None else int(hit.year),
+            type=hit.type,
+            genres=[str(g) for g in hit.genres],
+            score=score if math.isfinite(score) else 0.0,
+            description=hit.description,
+            lang=hit.lang,
+        )
+
+
+class SearchResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "request_id": "3f2b9c1e8a5d4f6b9e0c7a1d2b3c4d5e",
+                    "query": "film de science-fiction avec des robots",
+                    "model_version": "minilm-l6-v2+lgbm-2024-06-01",
+                    "items": [
+                        {
+                            "item_id": "tt0133093",
+                            "title": "Matrix",
+                            "original_title": "The Matrix",
+                            "year": 1999,
+                            "type": "movie",
+                            "genres": ["Action", "Science Fiction"],
+                            "score": 0.873,
+                            "description": "Un pirate informatique découvre la vérité...",
+                            "lang": "fr",
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+    request_id: str = Field(description="Same value as the X-Request-ID response header.")
+    query: str = Field(description="The normalized query (for /similar: the item id).")
+    model_version: str
+    items: list[HitOut]
+
+    @classmethod
+    def from_result(cls, result: SearchResult, request_id: str) -> SearchResponse:
+        return cls(
+            request_id=request_id,
+            query=result.query,
+            model_version=str(result.model_version),
+            items=[HitOut.from_hit(hit) for hit in result.items],
+        )
+
+
+# --------------------------------------------------------------------------- items
+
+
+class ItemResponse(BaseModel):
+    """An item's metadata as the engine stores it. The documented fields are always
+    present when known; the engine may add more (they are passed through)."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "item_id": "tt0133093",
+                    "title": "Matrix",
+                    "original_title": "The Matrix",
+                    "year": 1999,
+                    "type": "movie",
+                    "genres": ["Action", "Science Fiction"],
+                    "description": "Un pirate informatique découvre la vérité...",
+                    "lang": "fr",
+                    "cast": ["Keanu Reeves", "Laurence Fishburne"],
+                }
+            ]
+        },
+    )
+
+    item_id: str
+    title: str | None = None
+    original_title: str | None = None
+    year: int | None = None
+    type: str | None = None
+    genres: list[str] | None = None
+    description: str | None = None
+    lang: str | None = None
+
+
+def to_jsonable(value: Any) -> Any:
+    """Best-effort conversion of engine output (numpy scalars/arrays, tuples, NaN) to JSON."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [to_jsonable(v) for v in value]
+    tolist = getattr(value, "tolist", None)  # numpy scalars and arrays
+    if callable(tolist):
+        return to_jsonable(tolist())
+    return str(value)
+
+
+# --------------------------------------------------------------------------- health
+
+
+class HealthResponse(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ok"}]})
+
+    status: str
+
+
+class ReadyResponse(BaseModel):
+    """``ready`` plus the engine's ``stats()``; or ``loading`` / ``failed`` with a reason."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "status": "ready",
+                    "model_version": "minilm-l6-v2+lgbm-2024-06-01",
+                    "n_items": 48213,
+                },
+                {"status": "failed", "reason": "artifacts/manifest.json: missing"},
+            ]
+        },
+    )
+
+    status: str = Field(examples=["ready"])
+    model_version: str | None = None
+    reason: str | None = None

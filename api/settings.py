@@ -1,0 +1,40 @@
+"""Service settings, read from ``RECSYS_*`` environment variables (or passed explicitly)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LogLevel = Literal["critical", "error", "warning", "info", "debug"]
+
+
+class Settings(BaseSettings):
+    """Everything the HTTP layer needs to know; one instance per app, no globals."""
+
+    model_config = SettingsConfigDict(env_prefix="RECSYS_", extra="ignore", frozen=True)
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    artifacts_dir: Path = Path("artifacts")
+    max_query_chars: int = Field(default=512, ge=1, le=10_000)
+    max_k: int = Field(default=100, ge=1, le=10_000)
+    default_k: int = Field(default=10, ge=1)
+    log_level: LogLevel = "info"
+    # When set, one JSON line per served search/similar/item request is appended here.
+    request_log: Path | None = None
+    # Passed to the engine loader (e.g. "cpu", "cuda", "cuda:1"); None lets the engine choose.
+    encoder_device: str | None = None
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lowercase_log_level(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _default_k_within_max_k(self) -> Settings:
+        if self.default_k > self.max_k:
+            raise ValueError(f"default_k ({self.default_k}) must be <= max_k ({self.max_k})")
+        return self

@@ -1,0 +1,1 @@
+"""Offline jobs: each a plain function plus a thin CLI entry (see pipelines.cli)."""

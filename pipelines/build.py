@@ -1,0 +1,131 @@
+"""The offline build: data/ -> catalog -> documents -> embeddings -> index -> artifact.
+
+``build()`` is a plain function; ``recsys build`` (pipelines.cli) is its thin CLI.
+It works on any copy of data/ (a subset, ratings truncated at a date, ...): every input
+is read from ``data_dir`` and its checksum is recorded in the manifest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from recsys.artifacts import Manifest, code_version, publish, sha256_file
+from recsys.catalog import validate_catalog
+from recsys.documents import build_documents
+from recsys.embeddings import embed_texts
+from recsys.encoder import Encoder, EncoderConfig, load_encoder
+from recsys.errors import InputDataError
+from recsys.index import IndexParams, build_index
+from recsys.ingest import build_catalog
+
+log = logging.getLogger(__name__)
+CACHE_SUBDIR = ".cache/embeddings"
+
+
+@dataclass
+class BuildOptions:
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    index: IndexParams = field(default_factory=IndexParams)
+    device: str | None = None
+    batch_size: int = 64
+    use_cache: bool = True
+    progress: bool = True
+    limit_items: int | None = None  # build on the first N items (smoke builds)
+
+
+def input_checksums(data_dir: Path) -> dict[str, str]:
+    files = sorted(p for p in data_dir.rglob("*") if p.is_file() and p.suffix in {".csv", ".txt"})
+    return {str(p.relative_to(data_dir)): sha256_file(p) for p in files}
+
+
+def build(
+    data_dir: Path,
+    out_dir: Path,
+    options: BuildOptions | None = None,
+    encoder: Encoder | None = None,
+) -> Path:
+    """Run every offline stage and publish a new artifact version; returns its directory."""
+    options = options or BuildOptions()
+    data_dir, out_dir = Path(data_dir), Path(out_dir)
+    if not data_dir.is_dir():
+        raise InputDataError(str(data_dir), "data directory does not exist")
+    timings: dict[str, float] = {}
+
+    start = time.perf_counter()
+    catalog, ingest_report = build_catalog(data_dir)
+    if options.limit_items:
+        catalog = catalog.head(options.limit_items)
+    validate_catalog(catalog)
+    timings["catalog_s"] = time.perf_counter() - start
+    for line in ingest_report.summary_lines():
+        log.info("catalog: %s", line)
+
+    start = time.perf_counter()
+    documents = build_documents(catalog)
+    timings["documents_s"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    encoder = encoder or load_encoder(options.encoder, device=options.device)
+    timings["encoder_load_s"] = time.perf_counter() - start
+    start = time.perf_counter()
+    cache_dir = out_dir / CACHE_SUBDIR if options.use_cache else None
+    vectors, embed_stats = embed_texts(
+        documents["text"].to_list(), encoder, cache_dir, options.batch_size, options.progress
+    )
+    timings["embed_s"] = time.perf_counter() - start
+    log.info("embeddings: %s", embed_stats.to_dict())
+
+    start = time.perf_counter()
+    index = build_index(vectors, options.index)
+    timings["index_s"] = time.perf_counter() - start
+    log.info("index: %s", index.params.to_dict())
+
+    inputs = input_checksums(data_dir)
+    content_hash = hashlib.sha256(
+        repr((sorted(inputs.items()), encoder.config.fingerprint())).encode()
+    ).hexdigest()
+
+    def write(tmp: Path) -> Manifest:
+        catalog.write_parquet(tmp / "catalog.parquet")
+        documents.write_parquet(tmp / "documents.parquet")
+        np.save(tmp / "vectors.npy", vectors.astype(np.float16))
+        index.save(tmp / "index.faiss")
+        return Manifest(
+            version="",
+            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            code_version=code_version(),
+            encoder=encoder.config.to_dict(),
+            index=index.params.to_dict(),
+            counts=_counts(catalog, documents),
+            files={},
+            inputs=inputs,
+            reports={
+                "ingest": ingest_report.to_dict(),
+                "embeddings": embed_stats.to_dict(),
+                "timings_s": {k: round(v, 3) for k, v in timings.items()},
+            },
+        )
+
+    final = publish(out_dir, content_hash, write)
+    log.info("published %s", final)
+    return final
+
+
+def _counts(catalog: pl.DataFrame, documents: pl.DataFrame) -> dict[str, Any]:
+    by_type = dict(catalog.group_by("type").len().iter_rows())
+    by_kind = dict(documents.group_by("kind").len().iter_rows())
+    return {
+        "items": catalog.height,
+        "documents": documents.height,
+        **{f"items_{k}": int(v) for k, v in sorted(by_type.items())},
+        **{f"documents_{k}": int(v) for k, v in sorted(by_kind.items())},
+    }

@@ -1,0 +1,135 @@
+"""Stage 3b: documents -> embedding matrix, with a content-addressed cache.
+
+Vectors are cached per encoder fingerprint (model, document prompt, max length, dim) and
+per text hash, so a rebuild after a data change encodes only new or changed documents.
+The cache is a pair of .npy files written atomically; a corrupt cache is ignored, never fatal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from recsys.encoder import Encoder
+
+log = logging.getLogger(__name__)
+KEY_BYTES = 16
+
+
+def text_key(text: str) -> bytes:
+    return hashlib.sha256(text.encode("utf-8")).digest()[:KEY_BYTES]
+
+
+@dataclass
+class EmbeddingStats:
+    total: int
+    cached: int
+    encoded: int
+
+    def to_dict(self) -> dict[str, int]:
+        return {"total": self.total, "cached": self.cached, "encoded": self.encoded}
+
+
+class EmbeddingCache:
+    """{text hash -> vector} for one encoder fingerprint, stored as keys.npy + vectors.npy."""
+
+    def __init__(self, root: Path, fingerprint: str, dim: int) -> None:
+        self.dir = root / fingerprint
+        self.dim = dim
+        self._index: dict[bytes, int] = {}
+        self._vectors = np.zeros((0, dim), dtype=np.float32)
+        self._load()
+
+    def _load(self) -> None:
+        keys_path, vec_path = self.dir / "keys.npy", self.dir / "vectors.npy"
+        if not (keys_path.exists() and vec_path.exists()):
+            return
+        try:
+            keys = np.load(keys_path)
+            vectors = np.load(vec_path).astype(np.float32)
+        except (OSError, ValueError) as exc:
+            log.warning("ignoring unreadable embedding cache %s: %s", self.dir, exc)
+            return
+        if len(keys) != len(vectors) or vectors.ndim != 2 or vectors.shape[1] != self.dim:
+            log.warning("ignoring inconsistent embedding cache %s", self.dir)
+            return
+        self._vectors = vectors
+        self._index = {bytes(k): i for i, k in enumerate(keys)}
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def get(self, keys: Sequence[bytes]) -> tuple[np.ndarray, list[int]]:
+        """Vectors for the keys found (zeros elsewhere) and the positions that were missing."""
+        out = np.zeros((len(keys), self.dim), dtype=np.float32)
+        missing: list[int] = []
+        for pos, key in enumerate(keys):
+            row = self._index.get(key)
+            if row is None:
+                missing.append(pos)
+            else:
+                out[pos] = self._vectors[row]
+        return out, missing
+
+    def add(self, keys: Sequence[bytes], vectors: np.ndarray) -> None:
+        new = [(k, v) for k, v in zip(keys, vectors, strict=True) if k not in self._index]
+        if not new:
+            return
+        start = len(self._vectors)
+        self._vectors = np.vstack([self._vectors, np.stack([v for _, v in new])])
+        for offset, (key, _) in enumerate(new):
+            self._index[key] = start + offset
+
+    def save(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        keys = np.array(list(self._index.keys()), dtype=f"S{KEY_BYTES}")
+        order = np.array(list(self._index.values()), dtype=np.int64)
+        for name, array in (("keys.npy", keys), ("vectors.npy", self._vectors[order])):
+            tmp = self.dir / f".{name}.{os.getpid()}.tmp"
+            with open(tmp, "wb") as handle:
+                np.save(handle, array)
+            os.replace(tmp, self.dir / name)
+
+
+def embed_texts(
+    texts: Sequence[str],
+    encoder: Encoder,
+    cache_dir: Path | None = None,
+    batch_size: int = 64,
+    progress: bool = True,
+) -> tuple[np.ndarray, EmbeddingStats]:
+    """Encode documents, reusing cached vectors; returns (matrix in input order, stats)."""
+    keys = [text_key(t) for t in texts]
+    cache = (
+        EmbeddingCache(cache_dir, encoder.config.fingerprint(), encoder.dim) if cache_dir else None
+    )
+    if cache is None:
+        vectors, missing = (
+            np.zeros((len(texts), encoder.dim), dtype=np.float32),
+            list(range(len(texts))),
+        )
+    else:
+        vectors, missing = cache.get(keys)
+    if missing:
+        # unique texts only: titles repeat across items
+        unique: dict[bytes, int] = {}
+        for pos in missing:
+            unique.setdefault(keys[pos], pos)
+        order = list(unique.values())
+        encoded = encoder.encode_documents(
+            [texts[p] for p in order], batch_size=batch_size, progress=progress
+        )
+        by_key = {keys[p]: encoded[i] for i, p in enumerate(order)}
+        for pos in missing:
+            vectors[pos] = by_key[keys[pos]]
+        if cache is not None:
+            cache.add([keys[p] for p in order], encoded)
+            cache.save()
+    stats = EmbeddingStats(total=len(texts), cached=len(texts) - len(missing), encoded=len(missing))
+    return vectors, stats

@@ -1,0 +1,205 @@
+"""Stage 8: the engine behind the API: search(), similar(), item().
+
+Loads one artifact through its manifest, keeps everything it needs in memory
+(catalog columns as arrays, document->item map, vectors, index, encoder) and answers
+requests without touching disk. Retrieval: candidates from the vector index (and the
+title lexicon), aggregated per item by their best document, filtered, ranked.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from recsys.artifacts import load_manifest
+from recsys.encoder import Encoder, EncoderConfig, load_encoder
+from recsys.errors import ArtifactError, InvalidRequestError, NotFoundError
+from recsys.index import FaissIndex, IndexParams, VectorIndex
+from recsys.item_table import ItemTable
+from recsys.lexical import TitleLexicon
+from recsys.service_types import SearchFilters, SearchResult
+
+MIN_FETCH = 200
+
+
+class Engine:
+    def __init__(
+        self,
+        items: ItemTable,
+        doc_items: np.ndarray,
+        doc_kinds: np.ndarray,
+        vectors: np.ndarray,
+        index: VectorIndex,
+        encoder: Encoder,
+        model_version: str,
+        manifest: dict[str, Any] | None = None,
+    ) -> None:
+        if len(doc_items) != vectors.shape[0] or len(index) != vectors.shape[0]:
+            raise ArtifactError("documents, vectors and index disagree on the number of rows")
+        if encoder.dim != vectors.shape[1]:
+            raise ArtifactError(
+                f"encoder dimension {encoder.dim} does not match the index dimension "
+                f"{vectors.shape[1]}"
+            )
+        self.items = items
+        self.doc_items = doc_items
+        self.doc_kinds = doc_kinds
+        self.vectors = vectors
+        self.index = index
+        self.encoder = encoder
+        self._model_version = model_version
+        self.manifest = manifest or {}
+        self.lexicon = TitleLexicon.from_items(items)
+        content = np.full(len(items), -1, dtype=np.int64)
+        is_content = doc_kinds == "content"
+        content[doc_items[is_content]] = np.flatnonzero(is_content)
+        self.content_doc = content
+
+    @classmethod
+    def load(
+        cls,
+        artifacts_dir: Path,
+        device: str | None = None,
+        encoder: Encoder | None = None,
+        verify_checksums: bool = True,
+    ) -> Engine:
+        directory, manifest = load_manifest(Path(artifacts_dir), verify_checksums)
+        config = EncoderConfig.from_dict(manifest.encoder)
+        if encoder is None:
+            encoder = load_encoder(config, device=device)
+        elif encoder.config.fingerprint() != config.fingerprint():
+            raise ArtifactError(
+                f"encoder {encoder.config.model!r} does not match the artifact's {config.model!r}"
+            )
+        catalog = pl.read_parquet(directory / "catalog.parquet")
+        documents = pl.read_parquet(directory / "documents.parquet")
+        items = ItemTable(catalog)
+        doc_items = items.positions(documents["item_id"].to_list())
+        vectors = np.load(directory / "vectors.npy").astype(np.float32)
+        index = FaissIndex.load(directory / "index.faiss", IndexParams.from_dict(manifest.index))
+        return cls(
+            items,
+            doc_items,
+            documents["kind"].to_numpy(),
+            vectors,
+            index,
+            encoder,
+            manifest.version,
+            manifest.to_dict(),
+        )
+
+    @property
+    def model_version(self) -> str:
+        return self._model_version
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "model_version": self._model_version,
+            "items": len(self.items),
+            "documents": int(self.vectors.shape[0]),
+            "encoder": self.encoder.config.model,
+            "index": self.manifest.get("index", {}).get("kind"),
+            "index_recall_at_10": self.manifest.get("index", {}).get("recall_at_10"),
+        }
+
+    # -- retrieval ---------------------------------------------------------------------------
+
+    def _dense(
+        self,
+        query_vec: np.ndarray,
+        allowed: np.ndarray | None,
+        n_items: int,
+        kinds: tuple[str, ...] | None = None,
+    ) -> dict[int, float]:
+        """Best document score per item among the top documents, honouring the item mask."""
+        fetch = min(len(self.doc_items), max(MIN_FETCH, 20 * n_items))
+        scores, ids = self.index.search(query_vec, fetch)
+        best = self._aggregate(scores[0], ids[0], allowed, kinds)
+        if len(best) < n_items and (allowed is not None or kinds is not None):
+            # filters too selective for the ANN shortlist: exact search over what they allow
+            doc_mask = np.ones(len(self.doc_items), dtype=bool)
+            if allowed is not None:
+                doc_mask &= allowed[self.doc_items]
+            if kinds is not None:
+                doc_mask &= np.isin(self.doc_kinds, kinds)
+            doc_ids = np.flatnonzero(doc_mask)
+            sims = self.vectors[doc_ids] @ query_vec[0]
+            best = self._aggregate(sims, doc_ids, None, None)
+        return best
+
+    def _aggregate(
+        self,
+        scores: np.ndarray,
+        ids: np.ndarray,
+        allowed: np.ndarray | None,
+        kinds: tuple[str, ...] | None,
+    ) -> dict[int, float]:
+        best: dict[int, float] = {}
+        for score, doc in zip(scores.tolist(), ids.tolist(), strict=True):
+            if doc < 0:
+                continue
+            if kinds is not None and self.doc_kinds[doc] not in kinds:
+                continue
+            item = int(self.doc_items[doc])
+            if allowed is not None and not allowed[item]:
+                continue
+            if score > best.get(item, -np.inf):
+                best[item] = float(score)
+        return best
+
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        filters: SearchFilters | None = None,
+        lang: str | None = None,
+        user_id: str | None = None,
+    ) -> SearchResult:
+        query = query.strip()
+        if not query:
+            raise InvalidRequestError("query is empty")
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        allowed = self.items.mask(filters)
+        query_vec = self.encoder.encode_queries([query])
+        timings["encode_ms"] = (time.perf_counter() - t0) * 1000
+        t1 = time.perf_counter()
+        scores = self._dense(query_vec, allowed, k)
+        for item, bonus in self.lexicon.match(query).items():
+            if allowed is None or allowed[item]:
+                scores[item] = scores.get(item, self._score_item(query_vec, item)) + bonus
+        ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
+        timings["retrieve_ms"] = (time.perf_counter() - t1) * 1000
+        hits = [self.items.hit(i, s, lang) for i, s in ranked]
+        return SearchResult(query, hits, self._model_version, timings)
+
+    def _score_item(self, query_vec: np.ndarray, item: int) -> float:
+        docs = np.flatnonzero(self.doc_items == item)
+        return float((self.vectors[docs] @ query_vec[0]).max()) if len(docs) else 0.0
+
+    def similar(
+        self,
+        item_id: str,
+        k: int = 10,
+        filters: SearchFilters | None = None,
+        lang: str | None = None,
+    ) -> SearchResult:
+        item = self.items.position(item_id)
+        doc = int(self.content_doc[item])
+        if doc < 0:
+            raise NotFoundError(f"item {item_id!r} has no content document")
+        allowed = self.items.mask(filters)
+        allowed = np.ones(len(self.items), dtype=bool) if allowed is None else allowed.copy()
+        allowed[item] = False
+        query_vec = self.vectors[doc : doc + 1]
+        scores = self._dense(query_vec, allowed, k, kinds=("content",))
+        ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
+        hits = [self.items.hit(i, s, lang) for i, s in ranked]
+        return SearchResult(item_id, hits, self._model_version)
+
+    def item(self, item_id: str, lang: str | None = None) -> dict[str, Any]:
+        return self.items.details(self.items.position(item_id), lang)

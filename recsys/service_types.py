@@ -1,0 +1,80 @@
+"""The shapes the engine hands to callers (the API, benchmarks, evaluation).
+
+One return shape for every retrieval entry point: a list of ``Hit``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+ITEM_TYPES = ("movie", "tv_show")
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    """Structured filters applied to every retrieval path. All bounds are inclusive."""
+
+    type: str | None = None
+    genre: str | None = None
+    year_min: int | None = None
+    year_max: int | None = None
+
+    def is_empty(self) -> bool:
+        return (
+            self.type is None
+            and self.genre is None
+            and self.year_min is None
+            and (self.year_max is None)
+        )
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One ranked item, with the display fields a client needs."""
+
+    item_id: str
+    title: str
+    original_title: str | None
+    year: int | None
+    type: str
+    genres: list[str]
+    score: float
+    description: str | None = None
+    lang: str | None = None  # language of title/description when localized, else None
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    query: str
+    items: list[Hit]
+    model_version: str
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+class SearchService(Protocol):
+    """What the HTTP layer needs from the engine. Errors: NotFoundError, InvalidRequestError."""
+
+    @property
+    def model_version(self) -> str: ...
+
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        filters: SearchFilters | None = None,
+        lang: str | None = None,
+        user_id: str | None = None,
+    ) -> SearchResult: ...
+
+    def similar(
+        self,
+        item_id: str,
+        k: int = 10,
+        filters: SearchFilters | None = None,
+        lang: str | None = None,
+    ) -> SearchResult: ...
+
+    def item(self, item_id: str, lang: str | None = None) -> dict[str, Any]: ...
+
+    def stats(self) -> dict[str, Any]: ...

@@ -1,0 +1,257 @@
+"""A small deterministic fake ``SearchService`` and app/client fixtures."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.settings import Settings
+from recsys.errors import NotFoundError
+from recsys.service_types import Hit, SearchFilters, SearchResult, SearchService
+
+
+@dataclass(frozen=True)
+class FakeItem:
+    item_id: str
+    title: str
+    year: int
+    type: str
+    genres: tuple[str, ...]
+    description: str
+    prior: float  # tie-breaker; distinct per item so every ranking is fully determined
+    localized: dict[str, tuple[str, str]] = field(default_factory=dict)  # lang -> (title, desc)
+
+
+CATALOG: tuple[FakeItem, ...] = (
+    FakeItem(
+        "m1",
+        "Robot Dreams",
+        2023,
+        "movie",
+        ("Animation", "Drama"),
+        "A dog builds a robot friend in New York.",
+        0.06,
+        {"fr": ("Mon ami robot", "Un chien construit un ami robot à New York.")},
+    ),
+    FakeItem(
+        "m2",
+        "The Matrix",
+        1999,
+        "movie",
+        ("Action", "Science Fiction"),
+        "A hacker learns reality is a simulation run by machines.",
+        0.05,
+        {"fr": ("Matrix", "Un pirate découvre que la réalité est une simulation.")},
+    ),
+    FakeItem(
+        "m3",
+        "Blade Runner",
+        1982,
+        "movie",
+        ("Science Fiction", "Thriller"),
+        "A detective hunts rogue replicant robots in Los Angeles.",
+        0.04,
+    ),
+    FakeItem(
+        "s1",
+        "Westworld",
+        2016,
+        "tv_show",
+        ("Science Fiction", "Western"),
+        "Robot hosts in a western theme park awaken.",
+        0.03,
+        {"de": ("Westworld", "Roboter in einem Themenpark erwachen.")},
+    ),
+    FakeItem(
+        "s2",
+        "The Office",
+        2005,
+        "tv_show",
+        ("Comedy",),
+        "A mockumentary about office workers.",
+        0.02,
+    ),
+    FakeItem(
+        "m4",
+        "Amelie",
+        2001,
+        "movie",
+        ("Comedy", "Romance"),
+        "A shy waitress in Paris helps the people around her.",
+        0.01,
+        {"fr": ("Le Fabuleux Destin d'Amélie Poulain", "Une serveuse timide à Paris.")},
+    ),
+)
+BY_ID = {item.item_id: item for item in CATALOG}
+
+
+def _tokens(text: str) -> set[str]:
+    return {t.strip(".,'").lower() for t in text.split()} - {""}
+
+
+class FakeService:
+    """score = number of query tokens found in title/description/genres + a per-item prior.
+
+    Records every call in ``calls`` so tests can check what the API passed through.
+    """
+
+    model_version = "fake-1"
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.called_on_event_loop: list[bool] = []
+
+    def _record(self, name: str, args: dict[str, Any]) -> None:
+        self.calls.append((name, args))
+        try:
+            asyncio.get_running_loop()
+            self.called_on_event_loop.append(True)
+        except RuntimeError:
+            self.called_on_event_loop.append(False)
+
+    @staticmethod
+    def _passes(item: FakeItem, filters: SearchFilters | None) -> bool:
+        if filters is None:
+            return True
+        return (
+            (filters.type is None or item.type == filters.type)
+            and (filters.genre is None or filters.genre in item.genres)
+            and (filters.year_min is None or item.year >= filters.year_min)
+            and (filters.year_max is None or item.year <= filters.year_max)
+        )
+
+    @staticmethod
+    def _hit(item: FakeItem, score: float, lang: str | None) -> Hit:
+        title, desc, hit_lang = item.title, item.description, None
+        if lang is not None and lang in item.localized:
+            title, desc = item.localized[lang]
+            hit_lang = lang
+        return Hit(
+            item_id=item.item_id,
+            title=title,
+            original_title=item.title,
+            year=item.year,
+            type=item.type,
+            genres=list(item.genres),
+            score=round(score, 4),
+            description=desc,
+            lang=hit_lang,
+        )
+
+    def _rank(self, scored: list[tuple[float, FakeItem]], k: int, lang: str | None) -> list[Hit]:
+        scored.sort(key=lambda pair: (-pair[0], pair[1].item_id))
+        return [self._hit(item, score, lang) for score, item in scored[:k]]
+
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        filters: SearchFilters | None = None,
+        lang: str | None = None,
+        user_id: str | None = None,
+    ) -> SearchResult:
+        self._record(
+            "search", {"query": query, "k": k, "filters": filters, "lang": lang, "user_id": user_id}
+        )
+        q = _tokens(query)
+        scored = []
+        for item in CATALOG:
+            if not self._passes(item, filters):
+                continue
+            text = _tokens(f"{item.title} {item.description} {' '.join(item.genres)}")
+            scored.append((len(q & text) + item.prior, item))
+        return SearchResult(query, self._rank(scored, k, lang), self.model_version, {"total": 1.5})
+
+    def similar(
+        self,
+        item_id: str,
+        k: int = 10,
+        filters: SearchFilters | None = None,
+        lang: str | None = None,
+    ) -> SearchResult:
+        self._record("similar", {"item_id": item_id, "k": k, "filters": filters, "lang": lang})
+        if item_id not in BY_ID:
+            raise NotFoundError(f"unknown item {item_id!r}")
+        anchor = BY_ID[item_id]
+        scored = [
+            (len(set(anchor.genres) & set(item.genres)) + item.prior, item)
+            for item in CATALOG
+            if item.item_id != item_id and self._passes(item, filters)
+        ]
+        return SearchResult(item_id, self._rank(scored, k, lang), self.model_version)
+
+    def item(self, item_id: str, lang: str | None = None) -> dict[str, Any]:
+        self._record("item", {"item_id": item_id, "lang": lang})
+        if item_id not in BY_ID:
+            raise NotFoundError(f"unknown item {item_id!r}")
+        item = BY_ID[item_id]
+        hit = self._hit(item, 0.0, lang)
+        return {
+            "item_id": item.item_id,
+            "title": hit.title,
+            "original_title": item.title,
+            "year": item.year,
+            "type": item.type,
+            "genres": item.genres,  # a tuple on purpose: the API must serialize it
+            "description": hit.description,
+            "lang": hit.lang,
+            "available_langs": sorted(item.localized),
+        }
+
+    def stats(self) -> dict[str, Any]:
+        return {"n_items": len(CATALOG), "index": "fake-flat"}
+
+
+def make_settings(**overrides: Any) -> Settings:
+    """Explicit values for everything the tests depend on (immune to RECSYS_* env vars)."""
+    values: dict[str, Any] = {
+        "artifacts_dir": Path("does-not-exist"),
+        "max_query_chars": 512,
+        "max_k": 100,
+        "default_k": 10,
+        "request_log": None,
+        "encoder_device": None,
+        "log_level": "info",
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def fake() -> FakeService:
+    return FakeService()
+
+
+@pytest.fixture
+def make_client() -> Iterator[Callable[..., TestClient]]:
+    """Factory: ``make_client(loader=..., wait=True, **settings)`` -> started TestClient."""
+    with ExitStack() as stack:
+
+        def _make(
+            loader: Callable[[Settings], SearchService] | None = None,
+            wait: bool = True,
+            raise_server_exceptions: bool = True,
+            **settings: Any,
+        ) -> TestClient:
+            app: FastAPI = create_app(make_settings(**settings), loader)
+            client = TestClient(app, raise_server_exceptions=raise_server_exceptions)
+            stack.enter_context(client)  # runs the lifespan (starts the loader thread)
+            if wait:
+                assert app.state.engine_state.wait(timeout=5.0), "loader did not finish"
+            return client
+
+        yield _make
+
+
+@pytest.fixture
+def client(make_client: Callable[..., TestClient], fake: FakeService) -> TestClient:
+    return make_client(loader=lambda _settings: fake)
