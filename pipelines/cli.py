@@ -1,8 +1,8 @@
 """The `recsys` command: thin wrappers over the offline pipelines and the service.
 
-    recsys build --data data --out artifacts [--encoder NAME_OR_PATH --query-prompt ...]
-    recsys serve --artifacts artifacts --host 127.0.0.1 --port 8000
-    recsys info  --artifacts artifacts
+recsys build --data data --out artifacts [--encoder NAME_OR_PATH --query-prompt ...]
+recsys serve --artifacts artifacts --host 127.0.0.1 --port 8000
+recsys info  --artifacts artifacts
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ def _setup_logging(verbose: bool) -> None:
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    logging.getLogger("faiss.loader").setLevel(logging.WARNING)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -45,13 +46,13 @@ def build(
     query_prompt: Annotated[str, typer.Option(help="prefix for queries, e.g. 'query: '")] = "",
     document_prompt: Annotated[str, typer.Option(help="prefix for documents")] = "",
     max_seq_length: Annotated[int, typer.Option(min=8, max=8192)] = 128,
-    precision: Annotated[str, typer.Option(help="document precision: auto|fp32|bf16|fp16")] = "auto",
+    precision: Annotated[str, typer.Option(help="documents: auto|fp32|bf16|fp16")] = "auto",
     index: Annotated[str, typer.Option(help="auto | flat | ivf | hnsw")] = "auto",
     exact_threshold: Annotated[int, typer.Option(min=0)] = 20_000,
     device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 (default: auto)")] = None,
     batch_size: Annotated[int, typer.Option(min=1, max=4096)] = 64,
     limit_items: Annotated[int | None, typer.Option(min=1, help="only the first N items")] = None,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="ignore the embedding cache")] = False,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="skip the embedding cache")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Run every offline pipeline over DATA and publish a new artifact version under OUT."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,11 +57,19 @@ class EmbeddingCache:
         except (OSError, ValueError) as exc:
             log.warning("ignoring unreadable embedding cache %s: %s", self.dir, exc)
             return
-        if len(keys) != len(vectors) or vectors.ndim != 2 or vectors.shape[1] != self.dim:
+        if (
+            keys.ndim != 2
+            or keys.shape[1] != KEY_BYTES
+            or len(keys) != len(vectors)
+            or vectors.ndim != 2
+            or vectors.shape[1] != self.dim
+        ):
             log.warning("ignoring inconsistent embedding cache %s", self.dir)
             return
         self._vectors = vectors
-        self._index = {bytes(k): i for i, k in enumerate(keys)}
+        # keys are stored as an (n, KEY_BYTES) uint8 matrix: numpy "S" strings would drop
+        # trailing NUL bytes and silently miss ~1 key in 256
+        self._index = {row.tobytes(): i for i, row in enumerate(keys)}
 
     def __len__(self) -> int:
         return len(self._index)
@@ -88,13 +97,32 @@ class EmbeddingCache:
 
     def save(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
-        keys = np.array(list(self._index.keys()), dtype=f"S{KEY_BYTES}")
+        keys = np.frombuffer(b"".join(self._index), dtype=np.uint8).reshape(-1, KEY_BYTES)
         order = np.array(list(self._index.values()), dtype=np.int64)
         for name, array in (("keys.npy", keys), ("vectors.npy", self._vectors[order])):
             tmp = self.dir / f".{name}.{os.getpid()}.tmp"
             with open(tmp, "wb") as handle:
                 np.save(handle, array)
             os.replace(tmp, self.dir / name)
+
+
+def _encode_in_chunks(
+    texts: list[str], encoder: Encoder, batch_size: int, progress: bool, chunk: int = 4096
+) -> np.ndarray:
+    """Encode in chunks so a long build logs its progress (and rate) as it goes."""
+    # length-sorted globally, so every batch pads to similar lengths
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    out = np.zeros((len(texts), encoder.dim), dtype=np.float32)
+    start = time.perf_counter()
+    for offset in range(0, len(order), chunk):
+        rows = order[offset : offset + chunk]
+        out[rows] = encoder.encode_documents(
+            [texts[i] for i in rows], batch_size=batch_size, progress=progress
+        )
+        done = offset + len(rows)
+        rate = done / max(time.perf_counter() - start, 1e-9)
+        log.info("encoded %d/%d documents (%.0f/s)", done, len(texts), rate)
+    return out
 
 
 def embed_texts(
@@ -122,9 +150,7 @@ def embed_texts(
         for pos in missing:
             unique.setdefault(keys[pos], pos)
         order = list(unique.values())
-        encoded = encoder.encode_documents(
-            [texts[p] for p in order], batch_size=batch_size, progress=progress
-        )
+        encoded = _encode_in_chunks([texts[p] for p in order], encoder, batch_size, progress)
         by_key = {keys[p]: encoded[i] for i, p in enumerate(order)}
         for pos in missing:
             vectors[pos] = by_key[keys[pos]]

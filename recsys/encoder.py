@@ -66,8 +66,7 @@ class EncoderConfig:
     def fingerprint(self) -> str:
         """Identifies the vector space: same fingerprint, same embeddings for the same text."""
         key = (
-            f"{self.model}|{self.document_prompt}|{self.max_seq_length}|{self.dim}|"
-            f"{self.precision}"
+            f"{self.model}|{self.document_prompt}|{self.max_seq_length}|{self.dim}|{self.precision}"
         )
         return hashlib.sha256(key.encode()).hexdigest()[:16]
 

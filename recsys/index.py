@@ -81,10 +81,12 @@ class IndexParams:
 
     kind: str = "auto"  # auto | flat | ivf | hnsw
     exact_threshold: int = 20_000  # auto: flat below this many vectors
+    ivf_threshold: int = 1_000_000  # auto: hnsw below this many vectors, ivf from here on
     nlist: int | None = None  # ivf: default 4*sqrt(n)
     nprobe: int | None = None  # ivf: default tuned at build time to reach target_recall
     hnsw_m: int = 32
-    ef_search: int = 128
+    ef_construction: int = 80
+    ef_search: int | None = None  # hnsw: default tuned at build time to reach target_recall
     target_recall: float = 0.95
     built_on: str = "cpu"
     recall_at_10: float | None = None
@@ -111,7 +113,7 @@ class FaissIndex:
 
         if self.params.kind == "ivf" and self.params.nprobe:
             faiss.extract_index_ivf(self._index).nprobe = int(self.params.nprobe)
-        if self.params.kind == "hnsw":
+        if self.params.kind == "hnsw" and self.params.ef_search:
             self._index.hnsw.efSearch = int(self.params.ef_search)
 
     @property
@@ -155,7 +157,9 @@ def gpu_count() -> int:
 def resolve_kind(params: IndexParams, n: int) -> str:
     if params.kind != "auto":
         return params.kind
-    return "flat" if n < params.exact_threshold else "ivf"
+    if n < params.exact_threshold:
+        return "flat"
+    return "hnsw" if n < params.ivf_threshold else "ivf"
 
 
 def _factory(kind: str, dim: int, n: int, params: IndexParams) -> tuple[str, IndexParams]:
@@ -170,11 +174,27 @@ def _factory(kind: str, dim: int, n: int, params: IndexParams) -> tuple[str, Ind
     raise ValueError(f"unknown index kind {kind!r}; expected auto, flat, ivf or hnsw")
 
 
-def recall_at_k(approx_ids: np.ndarray, exact_ids: np.ndarray, k: int = 10) -> float:
-    hits = [
-        len(set(a[:k][a[:k] >= 0]) & set(e[:k][e[:k] >= 0])) / max(1, int((e[:k] >= 0).sum()))
-        for a, e in zip(approx_ids, exact_ids, strict=True)
-    ]
+def recall_at_k(
+    approx_ids: np.ndarray,
+    exact_ids: np.ndarray,
+    k: int = 10,
+    approx_scores: np.ndarray | None = None,
+    exact_scores: np.ndarray | None = None,
+) -> float:
+    """Share of the exact top-k that the approximate top-k found, averaged over queries.
+
+    With scores given, ties are forgiven: an approximate hit scoring at least the exact k-th
+    score (within 1e-5) counts, whichever of several equal-scored rows either side returned.
+    """
+    hits = []
+    for row, (a, e) in enumerate(zip(approx_ids, exact_ids, strict=True)):
+        a, e = a[:k], e[:k]
+        wanted = max(1, int((e >= 0).sum()))
+        found = len(set(a[a >= 0]) & set(e[e >= 0]))
+        if approx_scores is not None and exact_scores is not None:
+            kth = exact_scores[row][:k][e >= 0].min() if (e >= 0).any() else np.inf
+            found = int(((a >= 0) & (approx_scores[row][:k] >= kth - 1e-5)).sum())
+        hits.append(min(found, wanted) / wanted)
     return float(np.mean(hits)) if hits else 1.0
 
 
@@ -195,6 +215,8 @@ def build_index(
     spec, params = _factory(kind, dim, n, params)
     params.kind = kind
     index = faiss.index_factory(dim, spec, faiss.METRIC_INNER_PRODUCT)
+    if kind == "hnsw":
+        index.hnsw.efConstruction = params.ef_construction
     if gpu_count() > 0 and kind != "hnsw" and hasattr(faiss, "StandardGpuResources"):
         resources = faiss.StandardGpuResources()
         gpu_index = faiss.index_cpu_to_gpu(resources, 0, index)
@@ -209,19 +231,32 @@ def build_index(
 
     rng = np.random.default_rng(seed)
     sample = vectors[rng.choice(n, size=min(sample_queries, n), replace=False)] if n else vectors
-    _, exact_ids = ExactIndex(vectors).search(sample, 10)
+    exact_scores, exact_ids = ExactIndex(vectors).search(sample, 10)
     built = FaissIndex(index, params)
+
+    def measured() -> float:
+        scores, ids = built.search(sample, 10)
+        return recall_at_k(ids, exact_ids, 10, scores, exact_scores)
+
     if kind == "ivf" and params.nprobe is None and params.nlist:
         for nprobe in (1, 2, 4, 8, 16, 32, 64, 128, 256):
             params.nprobe = min(nprobe, params.nlist)
             built.apply_search_params()
-            if recall_at_k(built.search(sample, 10)[1], exact_ids) >= params.target_recall:
+            if measured() >= params.target_recall:
                 break
-    params.recall_at_10 = recall_at_k(built.search(sample, 10)[1], exact_ids)
+    if kind == "hnsw" and params.ef_search is None:
+        for ef in (16, 32, 64, 128, 256, 512):
+            params.ef_search = ef
+            built.apply_search_params()
+            if measured() >= params.target_recall:
+                break
+    params.recall_at_10 = measured()
     params.extra["sample_queries"] = int(sample.shape[0])
-    if kind == "ivf" and params.recall_at_10 < params.target_recall and params.kind != "flat":
-        # no nprobe reached the target: an exact index is the honest choice at this size
-        fallback = IndexParams(**{**params.to_dict(), "kind": "flat", "nprobe": None})
-        fallback.extra["fallback_from"] = {"kind": "ivf", "recall_at_10": params.recall_at_10}
+    if kind in {"ivf", "hnsw"} and params.recall_at_10 < params.target_recall:
+        # no search setting reached the target: an exact index is the honest choice
+        fallback = IndexParams(
+            **{**params.to_dict(), "kind": "flat", "nprobe": None, "ef_search": None}
+        )
+        fallback.extra["fallback_from"] = {"kind": kind, "recall_at_10": params.recall_at_10}
         return build_index(vectors, fallback, sample_queries, seed)
     return built

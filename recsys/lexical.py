@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from rapidfuzz import fuzz, process
 
-from recsys.text import normalize_title
+from recsys.text import normalize_title, strip_leading_article
 
 if TYPE_CHECKING:
     from recsys.item_table import ItemTable
@@ -37,6 +37,7 @@ class TitleLexicon:
                 key = normalize_title(variant)
                 if key:
                     titles[key].add(position)
+                    titles[strip_leading_article(key)].add(position)
         return cls({k: sorted(v) for k, v in titles.items()})
 
     def __len__(self) -> int:

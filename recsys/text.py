@@ -63,3 +63,12 @@ def normalize_title(title: str) -> str:
     text = unicodedata.normalize("NFKC", uninvert_title(title)).casefold().replace("&", " and ")
     text = strip_accents(text)
     return " ".join(_NON_WORD.sub(" ", text).split())
+
+
+_LEADING_ARTICLE = re.compile(r"^(?:the|a|an|le|la|les|l|el|los|las|il|lo|der|die|das)\s+")
+
+
+def strip_leading_article(normalized: str) -> str:
+    """'the godfather' -> 'godfather' (input already normalized); keeps one-word titles."""
+    stripped = _LEADING_ARTICLE.sub("", normalized, count=1)
+    return stripped or normalized
