@@ -29,12 +29,18 @@ def text_key(text: str) -> bytes:
 
 @dataclass
 class EmbeddingStats:
-    total: int
-    cached: int
-    encoded: int
+    total: int  # documents asked for
+    cached: int  # served from the cache
+    encoded: int  # distinct texts run through the encoder
+    deduplicated: int = 0  # repeats of a text encoded in the same call
 
     def to_dict(self) -> dict[str, int]:
-        return {"total": self.total, "cached": self.cached, "encoded": self.encoded}
+        return {
+            "total": self.total,
+            "cached": self.cached,
+            "encoded": self.encoded,
+            "deduplicated": self.deduplicated,
+        }
 
 
 class EmbeddingCache:
@@ -54,7 +60,7 @@ class EmbeddingCache:
         try:
             keys = np.load(keys_path)
             vectors = np.load(vec_path).astype(np.float32)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, EOFError) as exc:
             log.warning("ignoring unreadable embedding cache %s: %s", self.dir, exc)
             return
         if (
@@ -157,5 +163,6 @@ def embed_texts(
         if cache is not None:
             cache.add([keys[p] for p in order], encoded)
             cache.save()
-    stats = EmbeddingStats(total=len(texts), cached=len(texts) - len(missing), encoded=len(missing))
+    distinct = len({keys[p] for p in missing})
+    stats = EmbeddingStats(len(texts), len(texts) - len(missing), distinct, len(missing) - distinct)
     return vectors, stats

@@ -71,7 +71,10 @@ class Engine:
         config = EncoderConfig.from_dict(manifest.encoder)
         if encoder is None:
             encoder = load_encoder(config, device=device)
-        elif encoder.config.fingerprint() != config.fingerprint():
+        elif (encoder.config.fingerprint(), encoder.config.query_prompt) != (
+            config.fingerprint(),
+            config.query_prompt,
+        ):
             raise ArtifactError(
                 f"encoder {encoder.config.model!r} does not match the artifact's {config.model!r}"
             )

@@ -68,7 +68,8 @@ class ExactIndex:
         return scores, ids
 
     def save(self, path: Path) -> None:
-        np.save(path, self._vectors)
+        with open(path, "wb") as handle:  # np.save(path) would append ".npy" to other names
+            np.save(handle, self._vectors)
 
     @classmethod
     def load(cls, path: Path) -> ExactIndex:
@@ -216,7 +217,7 @@ def build_index(
     params.kind = kind
     index = faiss.index_factory(dim, spec, faiss.METRIC_INNER_PRODUCT)
     if kind == "hnsw":
-        index.hnsw.efConstruction = params.ef_construction
+        index.hnsw.efConstruction = params.ef_construction  # type: ignore[attr-defined]
     if gpu_count() > 0 and kind != "hnsw" and hasattr(faiss, "StandardGpuResources"):
         resources = faiss.StandardGpuResources()
         gpu_index = faiss.index_cpu_to_gpu(resources, 0, index)

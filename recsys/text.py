@@ -1,71 +1,80 @@
-"""Text normalisation shared by ingestion (title matching) and retrieval (title lexicon)."""
+"""Title text handling shared by ingestion (matching Netflix to MovieLens) and retrieval
+(the title lexicon): article un-inversion and the normalized match key."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
 
-_ARTICLES = (
-    "the",
-    "a",
-    "an",
-    "les",
-    "la",
-    "le",
-    "l'",
-    "il",
-    "lo",
-    "der",
-    "die",
-    "das",
-    "el",
-    "los",
-    "las",
-    "un",
-    "une",
-    "i",
-    "gli",
-    "de",
-    "het",
-    "en",
-    "ett",
-    "o",
-    "os",
-    "as",
-)
-_INVERTED = re.compile(
-    r"^(?P<body>.+?),\s*(?P<article>" + "|".join(re.escape(a) for a in _ARTICLES) + r")\s*$",
-    re.IGNORECASE,
-)
-_NON_WORD = re.compile(r"[^\w]+", re.UNICODE)
+# Articles that MovieLens (and library-style catalogs) move to the end: "Matrix, The".
+ARTICLES = (
+    "The", "A", "An",
+    "Le", "La", "Les", "L'", "L’", "Un", "Une",
+    "Il", "I", "Lo", "Gli", "Una", "Uno",
+    "El", "Los", "Las",
+    "Der", "Die", "Das", "Ein", "Eine",
+    "De", "Den", "Det", "En", "Het", "Een",
+    "Da",
+)  # fmt: skip
+_ARTICLE_ALT = "|".join(re.escape(a) for a in sorted(ARTICLES, key=len, reverse=True))
+# "Body, The" or "Body, The: Subtitle" (articles case-sensitive: "Good, the Bad..." stays)
+_INVERTED = re.compile(rf"^(?P<body>.+?),\s*(?P<art>{_ARTICLE_ALT})(?P<rest>:\s.*)?$")
+_APOSTROPHES = re.compile(r"['’`´]")
+# scripts whose combining marks are accents (é -> e); elsewhere marks are letters
+_ACCENTED_SCRIPTS_END = 0x0530  # Latin, IPA, Greek, Cyrillic
+_LATIN_EXTENDED_ADDITIONAL = range(0x1E00, 0x2000)
+# a leading article dropped for a second lexicon key ("the godfather" -> "godfather");
+# German "die" is left out on purpose: "die hard" is no article
+_LEADING_ARTICLE = re.compile(r"^(?:the|a|an|le|la|les|el|los|las|il|lo|der|das)\s+")
 
 
-def uninvert_title(title: str) -> str:
-    """'Matrix, The' -> 'The Matrix'; "Homme, L'" -> "L'Homme"; otherwise unchanged."""
-    match = _INVERTED.match(title.strip())
+def uninvert(title: str) -> str:
+    """Move a trailing article to the front.
+
+    "City of Lost Children, The" -> "The City of Lost Children"; "Ours, L'" -> "L'Ours";
+    "Crow, The: Wicked Prayer" -> "The Crow: Wicked Prayer".
+    """
+    title = " ".join(title.split())
+    match = _INVERTED.match(title)
     if not match:
-        return title.strip()
-    article = match.group("article")
-    joiner = "" if article.endswith("'") else " "
-    return f"{article}{joiner}{match.group('body')}"
+        return title
+    art, body, rest = match.group("art"), match.group("body"), match.group("rest") or ""
+    sep = "" if art.endswith(("'", "’")) else " "
+    return f"{art}{sep}{body}{rest}"
+
+
+uninvert_title = uninvert
 
 
 def strip_accents(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
+    """Drop accents from Latin, Greek and Cyrillic letters; other scripts are untouched
+    (Japanese dakuten, Devanagari vowel signs and Hangul syllables are letters, not accents)."""
+    out: list[str] = []
+    for char in unicodedata.normalize("NFKD", text):
+        if unicodedata.combining(char) and out:
+            base = ord(out[-1][-1])
+            if base < _ACCENTED_SCRIPTS_END or base in _LATIN_EXTENDED_ADDITIONAL:
+                continue
+        out.append(char)
+    return unicodedata.normalize("NFC", "".join(out))
 
 
-def normalize_title(title: str) -> str:
-    """Casefolded, accent-free, punctuation-free, single-spaced; articles un-inverted.
+def _word_char(char: str) -> bool:
+    return unicodedata.category(char)[0] in "LNM"
 
-    Non-Latin scripts survive (千と千尋の神隠し stays as it is, NFKC-normalised).
+
+def normalize_title(title: str | None) -> str:
+    """Match key: un-invert articles, NFKC, casefold, strip accents, drop punctuation.
+
+    "Amélie, The" -> "the amelie"; "Schindler's List" -> "schindlers list";
+    "Spider-Man" -> "spider man"; "Dumb & Dumber" -> "dumb and dumber";
+    "千と千尋の神隠し" and "パプリカ" stay as they are.
     """
-    text = unicodedata.normalize("NFKC", uninvert_title(title)).casefold().replace("&", " and ")
-    text = strip_accents(text)
-    return " ".join(_NON_WORD.sub(" ", text).split())
-
-
-_LEADING_ARTICLE = re.compile(r"^(?:the|a|an|le|la|les|l|el|los|las|il|lo|der|die|das)\s+")
+    if not title:
+        return ""
+    text = unicodedata.normalize("NFKC", uninvert(title.strip())).casefold()
+    text = _APOSTROPHES.sub("", strip_accents(text).replace("&", " and "))
+    return " ".join("".join(c if _word_char(c) else " " for c in text).split())
 
 
 def strip_leading_article(normalized: str) -> str:

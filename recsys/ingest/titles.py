@@ -3,44 +3,25 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass, field
 
 import polars as pl
 
-# Articles that MovieLens (and library-style catalogs) move to the end: "Matrix, The".
-ARTICLES = (
-    "The", "A", "An",
-    "Le", "La", "Les", "L'", "Un", "Une",
-    "Il", "I", "Lo", "Gli", "Una", "Uno",
-    "El", "Los", "Las",
-    "Der", "Die", "Das", "Ein", "Eine",
-    "De", "Den", "Det", "En", "Het", "Een",
-    "Da",
-)  # fmt: skip
-_ARTICLE_ALT = "|".join(re.escape(a) for a in sorted(ARTICLES, key=len, reverse=True))
-# "Body, The" or "Body, The: Subtitle" (case-sensitive so "Good, the Bad..." is left alone)
-_INVERTED = re.compile(rf"^(?P<body>.+?),\s+(?P<art>{_ARTICLE_ALT})(?P<rest>:\s.*)?$")
+from recsys.text import normalize_title, uninvert
+
+__all__ = [
+    "ParsedTitle",
+    "normalize_series",
+    "normalize_title",
+    "parse_movielens_title",
+    "uninvert",
+]
+
 # "(1995)" or "(2006–2007)" at the end, possibly followed by spaces
 _YEAR = re.compile(r"\s*\((?P<year>\d{4})(?P<range>\s*[–-]\s*(?:\d{4})?)?\)\s*$")
 # trailing parenthesized groups: " (Cité des enfants perdus, La) (a.k.a. X)"
 _TRAILING_GROUP = re.compile(r"\s+\((?P<alt>[^()]*)\)\s*$")
 _AKA = re.compile(r"^(?:a\.k\.a\.|aka)\s+", re.IGNORECASE)
-
-
-def uninvert(title: str) -> str:
-    """Move a trailing article to the front.
-
-    "City of Lost Children, The" -> "The City of Lost Children"; "Ours, L'" -> "L'Ours";
-    "Crow, The: Wicked Prayer" -> "The Crow: Wicked Prayer".
-    """
-    title = " ".join(title.split())
-    m = _INVERTED.match(title)
-    if not m:
-        return title
-    art, body, rest = m.group("art"), m.group("body"), m.group("rest") or ""
-    sep = "" if art.endswith("'") else " "
-    return f"{art}{sep}{body}{rest}"
 
 
 @dataclass(frozen=True)
@@ -85,26 +66,6 @@ def parse_movielens_title(raw: str) -> ParsedTitle:
         if alt != title and alt not in unique_alts:
             unique_alts.append(alt)
     return ParsedTitle(title, unique_alts, year, problem)
-
-
-_APOSTROPHES = re.compile(r"['’`´]")
-_NON_WORD = re.compile(r"[\W_]+")
-
-
-def normalize_title(title: str | None) -> str:
-    """Match key: un-invert articles, strip accents (NFKD), casefold, drop punctuation.
-
-    "Amélie, The" -> "the amelie"; "Schindler's List" -> "schindlers list";
-    "Spider-Man" -> "spider man"; "Dumb & Dumber" -> "dumb and dumber".
-    """
-    if not title:
-        return ""
-    text = uninvert(title.strip())
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(ch for ch in text if not unicodedata.combining(ch)).casefold()
-    text = text.replace("&", " and ")
-    text = _APOSTROPHES.sub("", text)
-    return " ".join(_NON_WORD.sub(" ", text).split())
 
 
 def normalize_series(values: pl.Series) -> pl.Series:
