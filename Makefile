@@ -40,7 +40,7 @@ test-fast: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check recsys api pipelines tests bench
-	$(BIN)/mypy recsys api pipelines
+	$(BIN)/mypy recsys api pipelines bench
 
 bench: $(STAMP) $(ARTIFACTS)/current
 	$(BIN)/python -m bench.search_quality --artifacts $(ARTIFACTS)

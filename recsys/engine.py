@@ -9,6 +9,7 @@ title lexicon), aggregated per item by their best document, filtered, ranked.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,15 @@ from recsys.item_table import ItemTable
 from recsys.lexical import TitleLexicon
 from recsys.service_types import SearchFilters, SearchResult
 
-MIN_FETCH = 200
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """Retrieval knobs (tuned on bench/queries; see bench/README.md)."""
+
+    min_fetch: int = 200  # documents taken from the ANN index per query, at least
+    # a title document scores this fraction of its similarity: short title documents that
+    # share one word with a long descriptive query must not outrank the right plot
+    title_weight: float = 0.8
 
 
 class Engine:
@@ -37,6 +46,7 @@ class Engine:
         encoder: Encoder,
         model_version: str,
         manifest: dict[str, Any] | None = None,
+        options: EngineOptions | None = None,
     ) -> None:
         if len(doc_items) != vectors.shape[0] or len(index) != vectors.shape[0]:
             raise ArtifactError("documents, vectors and index disagree on the number of rows")
@@ -53,6 +63,8 @@ class Engine:
         self.encoder = encoder
         self._model_version = model_version
         self.manifest = manifest or {}
+        self.options = options or EngineOptions()
+        self.doc_weight = np.where(doc_kinds == "title", self.options.title_weight, 1.0)
         self.lexicon = TitleLexicon.from_items(items)
         content = np.full(len(items), -1, dtype=np.int64)
         is_content = doc_kinds == "content"
@@ -66,6 +78,7 @@ class Engine:
         device: str | None = None,
         encoder: Encoder | None = None,
         verify_checksums: bool = True,
+        options: EngineOptions | None = None,
     ) -> Engine:
         directory, manifest = load_manifest(Path(artifacts_dir), verify_checksums)
         config = EncoderConfig.from_dict(manifest.encoder)
@@ -93,6 +106,7 @@ class Engine:
             encoder,
             manifest.version,
             manifest.to_dict(),
+            options,
         )
 
     @property
@@ -119,7 +133,7 @@ class Engine:
         kinds: tuple[str, ...] | None = None,
     ) -> dict[int, float]:
         """Best document score per item among the top documents, honouring the item mask."""
-        fetch = min(len(self.doc_items), max(MIN_FETCH, 20 * n_items))
+        fetch = min(len(self.doc_items), max(self.options.min_fetch, 20 * n_items))
         scores, ids = self.index.search(query_vec, fetch)
         best = self._aggregate(scores[0], ids[0], allowed, kinds)
         if len(best) < n_items and (allowed is not None or kinds is not None):
@@ -142,7 +156,8 @@ class Engine:
         kinds: tuple[str, ...] | None,
     ) -> dict[int, float]:
         best: dict[int, float] = {}
-        for score, doc in zip(scores.tolist(), ids.tolist(), strict=True):
+        weights = self.doc_weight[np.maximum(ids, 0)]
+        for score, doc in zip((scores * weights).tolist(), ids.tolist(), strict=True):
             if doc < 0:
                 continue
             if kinds is not None and self.doc_kinds[doc] not in kinds:
@@ -182,7 +197,8 @@ class Engine:
 
     def _score_item(self, query_vec: np.ndarray, item: int) -> float:
         docs = np.flatnonzero(self.doc_items == item)
-        return float((self.vectors[docs] @ query_vec[0]).max()) if len(docs) else 0.0
+        sims = (self.vectors[docs] @ query_vec[0]) * self.doc_weight[docs]
+        return float(sims.max()) if len(docs) else 0.0
 
     def similar(
         self,

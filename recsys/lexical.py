@@ -11,6 +11,7 @@ from collections import defaultdict
 from typing import TYPE_CHECKING
 
 from rapidfuzz import fuzz, process
+from rapidfuzz.distance import DamerauLevenshtein
 
 from recsys.text import normalize_title, strip_leading_article
 
@@ -18,10 +19,14 @@ if TYPE_CHECKING:
     from recsys.item_table import ItemTable
 
 EXACT_BONUS = 1.0
-FUZZY_CUTOFF = 86.0
-FUZZY_MAX_BONUS = 0.6
-FUZZY_LIMIT = 20
-MIN_FUZZY_CHARS = 4
+# typo tolerance: a cheap indel-ratio shortlist, rescored with Damerau-Levenshtein so a
+# swapped pair of letters ("godfahter") counts as one edit, not two
+SHORTLIST_CUTOFF = 70.0
+SHORTLIST_LIMIT = 50
+FUZZY_CUTOFF = 0.8  # normalized Damerau-Levenshtein similarity
+FUZZY_MIN_BONUS = 0.3
+FUZZY_MAX_BONUS = 0.9
+MIN_FUZZY_CHARS = 5
 
 
 class TitleLexicon:
@@ -53,12 +58,20 @@ class TitleLexicon:
             bonus[item] = EXACT_BONUS
         if len(key) < MIN_FUZZY_CHARS:
             return bonus
-        for title, score, _ in process.extract(
-            key, self._keys, scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF, limit=FUZZY_LIMIT
+        for title, _, _ in process.extract(
+            key,
+            self._keys,
+            scorer=fuzz.ratio,
+            score_cutoff=SHORTLIST_CUTOFF,
+            limit=SHORTLIST_LIMIT,
         ):
             if title == key:
                 continue
-            value = FUZZY_MAX_BONUS * (score - FUZZY_CUTOFF) / (100.0 - FUZZY_CUTOFF)
+            similarity = DamerauLevenshtein.normalized_similarity(key, title)
+            if similarity < FUZZY_CUTOFF:
+                continue
+            scale = (similarity - FUZZY_CUTOFF) / (1.0 - FUZZY_CUTOFF)
+            value = FUZZY_MIN_BONUS + (FUZZY_MAX_BONUS - FUZZY_MIN_BONUS) * scale
             for item in self._titles[title]:
                 bonus[item] = max(bonus.get(item, 0.0), value)
         return bonus

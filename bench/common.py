@@ -1,0 +1,115 @@
+"""Shared helpers for the benchmarks: the query set, machine/artifact info, JSON output."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shlex
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+DEFAULT_QUERIES = Path(__file__).parent / "queries" / "search_queries.jsonl"
+RESULTS_DIR = Path(__file__).parent / "results"
+
+
+@dataclass(frozen=True)
+class Query:
+    query: str
+    kind: str
+    relevant: tuple[str, ...]
+    note: str = ""
+
+
+def load_queries(path: Path) -> list[Query]:
+    """Read the JSONL query set; blank lines are skipped, a malformed line raises ValueError."""
+    queries: list[Query] = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                queries.append(
+                    Query(row["query"], row["kind"], tuple(row["relevant"]), row.get("note", ""))
+                )
+            except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                raise ValueError(f"{path}:{number}: bad query line: {exc}") from exc
+    if not queries:
+        raise ValueError(f"{path}: no queries")
+    return queries
+
+
+def artifact_info(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The parts of an artifact manifest that identify what was measured."""
+    return {
+        "version": manifest.get("version"),
+        "created_at": manifest.get("created_at"),
+        "code_version": manifest.get("code_version"),
+        "encoder": manifest.get("encoder"),
+        "index": {
+            key: value
+            for key, value in (manifest.get("index") or {}).items()
+            if isinstance(value, str | int | float | bool) or value is None
+        },
+        "counts": manifest.get("counts"),
+    }
+
+
+def machine_info() -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "processor": platform.processor() or None,
+        "cpu_count": os.cpu_count(),
+        "python": sys.version.split()[0],
+    }
+    if hasattr(os, "getloadavg"):
+        info["loadavg_1_5_15m"] = [round(x, 2) for x in os.getloadavg()]
+    if hasattr(os, "sched_getaffinity"):
+        info["cpus_usable"] = len(os.sched_getaffinity(0))
+    try:
+        import torch
+
+        info["torch"] = torch.__version__
+        info["torch_threads"] = torch.get_num_threads()
+        info["cuda_available"] = bool(torch.cuda.is_available())
+    except ImportError:  # pragma: no cover - torch is a hard dependency of the engine
+        pass
+    return info
+
+
+def run_header() -> dict[str, Any]:
+    """Machine, command line and timestamp: the fields every result file starts with."""
+    return {
+        "command": shlex.join([Path(sys.executable).name, "-m", *_module_argv()]),
+        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine_info(),
+    }
+
+
+def _module_argv() -> list[str]:
+    argv = list(sys.argv)
+    if argv and argv[0].endswith(".py"):
+        module = Path(argv[0]).with_suffix("").parts[-2:]
+        argv[0] = ".".join(module)
+    return argv
+
+
+def write_json(path: Path, payload: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Linear-interpolated percentile (q in [0, 100]) of a non-empty list."""
+    ordered = sorted(values)
+    if len(ordered) == 1:
+        return ordered[0]
+    pos = (len(ordered) - 1) * q / 100.0
+    low = int(pos)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)

@@ -1,0 +1,140 @@
+"""Search quality on the labelled query set: success@1, success@10, recall@10, MRR@10, nDCG@10.
+
+    python -m bench.search_quality --artifacts DIR [--queries FILE] [--out FILE]
+
+Loads the engine from an artifact (a version directory or a root with ``current``), runs
+every query with k=10 and no filters, prints a table and writes a JSON report with the
+per-kind and overall metrics, every miss (with the top-3 returned titles) and the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from bench.common import (
+    DEFAULT_QUERIES,
+    RESULTS_DIR,
+    Query,
+    artifact_info,
+    load_queries,
+    run_header,
+    write_json,
+)
+from recsys.metrics import mrr_at_k, ndcg_at_k, recall_at_k, success_at_k
+
+K = 10
+METRICS = ("success@1", "success@10", "recall@10", "mrr@10", "ndcg@10")
+
+
+def score_query(ranked: list[str], relevant: tuple[str, ...]) -> dict[str, float]:
+    return {
+        "success@1": success_at_k(ranked, relevant, 1),
+        "success@10": success_at_k(ranked, relevant, K),
+        "recall@10": recall_at_k(ranked, relevant, K),
+        "mrr@10": mrr_at_k(ranked, relevant, K),
+        "ndcg@10": ndcg_at_k(ranked, relevant, K),
+    }
+
+
+def aggregate(rows: list[dict[str, float]]) -> dict[str, float]:
+    out: dict[str, float] = {"n": float(len(rows))}
+    for name in METRICS:
+        out[name] = round(sum(row[name] for row in rows) / len(rows), 4) if rows else 0.0
+    return out
+
+
+def evaluate(engine: Any, queries: list[Query]) -> dict[str, Any]:
+    """Run every query through ``engine.search`` and compute the metrics and the misses."""
+    by_kind: dict[str, list[dict[str, float]]] = defaultdict(list)
+    everything: list[dict[str, float]] = []
+    failures: list[dict[str, Any]] = []
+    for query in queries:
+        result = engine.search(query.query, k=K)
+        ranked = [hit.item_id for hit in result.items]
+        scores = score_query(ranked, query.relevant)
+        by_kind[query.kind].append(scores)
+        everything.append(scores)
+        if scores["success@1"] < 1.0:
+            wanted = set(query.relevant)
+            rank = next((i for i, item in enumerate(ranked, start=1) if item in wanted), None)
+            failures.append(
+                {
+                    "query": query.query,
+                    "kind": query.kind,
+                    "relevant": list(query.relevant),
+                    "note": query.note,
+                    "rank": rank,  # None: not in the top 10
+                    "top3": [
+                        {"item_id": h.item_id, "title": h.title, "score": round(h.score, 4)}
+                        for h in result.items[:3]
+                    ],
+                }
+            )
+    return {
+        "per_kind": {kind: aggregate(rows) for kind, rows in sorted(by_kind.items())},
+        "overall": aggregate(everything),
+        "failures": failures,
+    }
+
+
+def format_table(report: dict[str, Any]) -> str:
+    header = f"{'kind':<17}{'n':>5}" + "".join(f"{name:>11}" for name in METRICS)
+    lines = [header, "-" * len(header)]
+    rows = [*report["per_kind"].items(), ("overall", report["overall"])]
+    for kind, values in rows:
+        cells = "".join(f"{values[name]:>11.3f}" for name in METRICS)
+        lines.append(f"{kind:<17}{int(values['n']):>5}{cells}")
+    return "\n".join(lines)
+
+
+def format_failures(failures: list[dict[str, Any]]) -> str:
+    lines = []
+    for miss in failures:
+        where = f"rank {miss['rank']}" if miss["rank"] else "not in top 10"
+        top = " | ".join(hit["title"] for hit in miss["top3"])
+        lines.append(f"[{miss['kind']}] {miss['query']!r} ({where}; {miss['note']}) -> {top}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--artifacts", type=Path, required=True)
+    parser.add_argument("--queries", type=Path, default=DEFAULT_QUERIES)
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR / "search_quality.json")
+    parser.add_argument("--device", default=None, help="encoder device, e.g. cpu or cuda")
+    args = parser.parse_args(argv)
+
+    from recsys.engine import Engine  # imported late: --help must not pay for torch
+
+    header = run_header()
+    queries = load_queries(args.queries)
+    started = time.perf_counter()
+    engine = Engine.load(args.artifacts, device=args.device)
+    load_s = time.perf_counter() - started
+    started = time.perf_counter()
+    report = evaluate(engine, queries)
+    eval_s = time.perf_counter() - started
+
+    print(format_table(report))
+    print(f"\n{len(report['failures'])} of {len(queries)} queries without the answer at rank 1:")
+    print(format_failures(report["failures"]))
+    payload = {
+        **header,
+        "artifact": {"path": str(args.artifacts), **artifact_info(engine.manifest)},
+        "queries": {"path": str(args.queries), "count": len(queries)},
+        "k": K,
+        "engine_load_s": round(load_s, 2),
+        "eval_s": round(eval_s, 2),
+        **report,
+    }
+    write_json(args.out, payload)
+    print(f"\nwrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
