@@ -1,6 +1,6 @@
 # Two commands for a newcomer: `make serve` and `make test`. Everything installs into .venv
 # with constraints.txt (it pins the CPU build of torch).
-PYTHON ?= python3
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
@@ -28,8 +28,10 @@ $(ARTIFACTS)/current: | $(STAMP)
 build: $(STAMP)
 	$(BIN)/recsys build --data $(DATA) --out $(ARTIFACTS)
 
+# Served requests are logged as JSON lines (override with RECSYS_REQUEST_LOG=...).
 serve: $(STAMP) $(ARTIFACTS)/current
-	RECSYS_ARTIFACTS_DIR=$(ARTIFACTS) $(BIN)/recsys serve
+	RECSYS_ARTIFACTS_DIR=$(ARTIFACTS) RECSYS_REQUEST_LOG=$${RECSYS_REQUEST_LOG:-logs/served.jsonl} \
+		$(BIN)/recsys serve
 
 # The whole suite, the slow end-to-end tests included (that is what CI runs).
 test: $(STAMP)

@@ -35,6 +35,8 @@ frame with exactly these columns. Later stages read only this frame.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import polars as pl
 
 from recsys.errors import RecsysError
@@ -83,10 +85,12 @@ def empty_catalog() -> pl.DataFrame:
     return pl.DataFrame(schema=CATALOG_SCHEMA)
 
 
-def conform(frame: pl.DataFrame) -> pl.DataFrame:
-    """Add missing optional columns as nulls/empty lists and order columns as the schema."""
+def conform(
+    frame: pl.DataFrame, schema: Mapping[str, pl.DataType] = CATALOG_SCHEMA
+) -> pl.DataFrame:
+    """Cast to ``schema``, add missing columns as nulls / empty lists, order as the schema."""
     exprs = []
-    for name, dtype in CATALOG_SCHEMA.items():
+    for name, dtype in schema.items():
         if name in frame.columns:
             exprs.append(pl.col(name).cast(dtype))
         elif isinstance(dtype, pl.List):

@@ -112,7 +112,21 @@ def resolve_precision(requested: str, device: str) -> str:
     return "bf16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "fp32"
 
 
-class SentenceTransformerEncoder:
+class _ConfiguredEncoder:
+    """What every encoder shares: its resolved config (with ``dim``) is the source of truth."""
+
+    _config: EncoderConfig
+
+    @property
+    def dim(self) -> int:
+        return int(self._config.dim or 0)
+
+    @property
+    def config(self) -> EncoderConfig:
+        return self._config
+
+
+class SentenceTransformerEncoder(_ConfiguredEncoder):
     """sentence-transformers model; fp16 on CUDA, fp32 on CPU."""
 
     def __init__(self, config: EncoderConfig, device: str | None = None) -> None:
@@ -138,14 +152,6 @@ class SentenceTransformerEncoder:
             )
         precision = resolve_precision(config.precision, self.device)
         self._config = EncoderConfig(**{**config.to_dict(), "dim": dim, "precision": precision})
-
-    @property
-    def dim(self) -> int:
-        return int(self._config.dim or 0)
-
-    @property
-    def config(self) -> EncoderConfig:
-        return self._config
 
     def _encode(
         self, texts: Sequence[str], prompt: str, batch_size: int, progress: bool
@@ -181,7 +187,7 @@ class SentenceTransformerEncoder:
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 
 
-class HashingEncoder:
+class HashingEncoder(_ConfiguredEncoder):
     """Model-free encoder: hashed word and character-trigram features.
 
     Deterministic and instant; used by fast tests and as a lexical-ish fallback when no
@@ -191,14 +197,6 @@ class HashingEncoder:
     def __init__(self, config: EncoderConfig | None = None, dim: int = 256) -> None:
         config = config or EncoderConfig(model=HASHING_MODEL)
         self._config = EncoderConfig(**{**config.to_dict(), "dim": config.dim or dim})
-
-    @property
-    def dim(self) -> int:
-        return int(self._config.dim or 0)
-
-    @property
-    def config(self) -> EncoderConfig:
-        return self._config
 
     def _features(self, text: str) -> list[str]:
         words = _TOKEN.findall(text.casefold())

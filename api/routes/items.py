@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from api.deps import ItemIdPath, LangQuery, check_filters, get_engine, get_filters
 from api.metrics import RequestLog
-from api.routes.search import log_result, request_id_of, served_record
+from api.routes.search import request_id_of, respond, served_record
 from api.schemas import ItemResponse, SearchResponse, error_responses, to_jsonable
 from api.settings import Settings
 from recsys.service_types import SearchFilters, SearchService
@@ -75,18 +75,13 @@ def build_router(settings: Settings, request_log: RequestLog | None) -> APIRoute
         lang: LangQuery = None,
     ) -> SearchResponse:
         started = time.perf_counter()
-        request_id = request_id_of(request)
         result = engine.similar(item_id, k=k, filters=check_filters(filters), lang=lang)
-        response = SearchResponse.from_result(result, request_id)
-        response.items = response.items[:k]
-        response.query = item_id
-        log_result(
+        response = respond(
+            request,
             request_log,
-            request_id=request_id,
             route="similar",
             started=started,
             result=result,
-            response=response,
             k=k,
             lang=lang,
             filters=filters,

@@ -62,38 +62,42 @@ def served_record(
     return record
 
 
-def log_result(
+def respond(
+    request: Request,
     request_log: RequestLog | None,
     *,
-    request_id: str,
     route: str,
     started: float,
     result: SearchResult,
-    response: SearchResponse,
     k: int,
     lang: str | None,
     filters: SearchFilters,
     query: str | None = None,
     item_id: str | None = None,
     user_id: str | None = None,
-) -> None:
-    if request_log is None:
-        return
-    request_log.write(
-        served_record(
-            request_id=request_id,
-            route=route,
-            started=started,
-            model_version=response.model_version,
-            item_ids=[hit.item_id for hit in response.items],
-            scores=[hit.score for hit in response.items],
-            params={"k": k, "lang": lang, **asdict(filters)},
-            query=query,
-            item_id=item_id,
-            user_id=user_id,
-            timings_ms=dict(result.timings_ms),
+) -> SearchResponse:
+    """Shape an engine result into the response and log what was served."""
+    request_id = request_id_of(request)
+    response = SearchResponse.from_result(result, request_id)
+    response.items = response.items[:k]
+    response.query = query if query is not None else (item_id or result.query)
+    if request_log is not None:
+        request_log.write(
+            served_record(
+                request_id=request_id,
+                route=route,
+                started=started,
+                model_version=response.model_version,
+                item_ids=[hit.item_id for hit in response.items],
+                scores=[hit.score for hit in response.items],
+                params={"k": k, "lang": lang, **asdict(filters)},
+                query=query,
+                item_id=item_id,
+                user_id=user_id,
+                timings_ms=dict(result.timings_ms),
+            )
         )
-    )
+    return response
 
 
 def build_router(settings: Settings, request_log: RequestLog | None) -> APIRouter:
@@ -137,18 +141,13 @@ def build_router(settings: Settings, request_log: RequestLog | None) -> APIRoute
         # A plain `def`: FastAPI runs it in the thread pool, so the CPU-bound engine call
         # does not block the event loop.
         started = time.perf_counter()
-        request_id = request_id_of(request)
         result = engine.search(q, k=k, filters=check_filters(filters), lang=lang, user_id=user_id)
-        response = SearchResponse.from_result(result, request_id)
-        response.items = response.items[:k]
-        response.query = q
-        log_result(
+        response = respond(
+            request,
             request_log,
-            request_id=request_id,
             route="search",
             started=started,
             result=result,
-            response=response,
             k=k,
             lang=lang,
             filters=filters,

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import polars as pl
 
+from recsys.catalog import conform
 from recsys.ingest.common import (
     STR_LIST,
     clean_ids,
@@ -74,15 +75,7 @@ _SCALARS = {
 
 def conform_enrichment(frame: pl.DataFrame) -> pl.DataFrame:
     """Columns of ENRICHMENT_SCHEMA in order; absent ones as nulls / empty lists."""
-    exprs = []
-    for name, dtype in ENRICHMENT_SCHEMA.items():
-        if name in frame.columns:
-            exprs.append(pl.col(name).cast(dtype))
-        elif isinstance(dtype, pl.List):
-            exprs.append(pl.lit([], dtype=dtype).alias(name))
-        else:
-            exprs.append(pl.lit(None, dtype=dtype).alias(name))
-    return frame.select(exprs)
+    return conform(frame, ENRICHMENT_SCHEMA)
 
 
 def _read_enrichment(path: Path, report: SourceReport, *, json_cells: bool) -> pl.DataFrame:
