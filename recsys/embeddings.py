@@ -7,11 +7,13 @@ The cache is a pair of .npy files written atomically; a corrupt cache is ignored
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,13 +55,25 @@ class EmbeddingCache:
         self._vectors = np.zeros((0, dim), dtype=np.float32)
         self._load()
 
+    @contextmanager
+    def _locked(self, mode: int) -> Iterator[None]:
+        """keys.npy and vectors.npy change together: builds sharing a cache take turns."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with open(self.dir / ".lock", "a") as lock:
+            fcntl.flock(lock, mode)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
     def _load(self) -> None:
         keys_path, vec_path = self.dir / "keys.npy", self.dir / "vectors.npy"
         if not (keys_path.exists() and vec_path.exists()):
             return
         try:
-            keys = np.load(keys_path)
-            vectors = np.load(vec_path).astype(np.float32)
+            with self._locked(fcntl.LOCK_SH):
+                keys = np.load(keys_path)
+                vectors = np.load(vec_path).astype(np.float32)
         except (OSError, ValueError, EOFError) as exc:
             log.warning("ignoring unreadable embedding cache %s: %s", self.dir, exc)
             return
@@ -105,11 +119,12 @@ class EmbeddingCache:
         self.dir.mkdir(parents=True, exist_ok=True)
         keys = np.frombuffer(b"".join(self._index), dtype=np.uint8).reshape(-1, KEY_BYTES)
         order = np.array(list(self._index.values()), dtype=np.int64)
-        for name, array in (("keys.npy", keys), ("vectors.npy", self._vectors[order])):
-            tmp = self.dir / f".{name}.{os.getpid()}.tmp"
-            with open(tmp, "wb") as handle:
-                np.save(handle, array)
-            os.replace(tmp, self.dir / name)
+        with self._locked(fcntl.LOCK_EX):
+            for name, array in (("keys.npy", keys), ("vectors.npy", self._vectors[order])):
+                tmp = self.dir / f".{name}.{os.getpid()}.tmp"
+                with open(tmp, "wb") as handle:
+                    np.save(handle, array)
+                os.replace(tmp, self.dir / name)
 
 
 def _encode_in_chunks(
