@@ -142,6 +142,7 @@ def publish(
     root.mkdir(parents=True, exist_ok=True)
     name = new_version_name(content_hash)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=root))
+    tmp.chmod(0o755)  # mkdtemp makes it owner-only; a service user must be able to read it
     try:
         manifest = write(tmp)
         manifest.version = name
