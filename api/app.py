@@ -44,9 +44,10 @@ it), `invalid_request` (400: parameters contradict each other, e.g. `year_min > 
 
 def default_engine_loader(settings: Settings) -> SearchService:
     """Load the real engine; imported lazily so the API imports without the ML stack."""
-    from recsys.engine import Engine
+    from recsys.engine import Engine, EngineOptions
 
-    return Engine.load(settings.artifacts_dir, device=settings.encoder_device)
+    options = EngineOptions(query_cache_size=settings.query_cache_size)
+    return Engine.load(settings.artifacts_dir, device=settings.encoder_device, options=options)
 
 
 def create_app(settings: Settings, engine_loader: EngineLoader | None = None) -> FastAPI:

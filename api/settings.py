@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     request_log: Path | None = None
     # Passed to the engine loader (e.g. "cpu", "cuda", "cuda:1"); None lets the engine choose.
     encoder_device: str | None = None
+    # Query embeddings cached for repeated queries (0 disables the cache).
+    query_cache_size: int = Field(default=4096, ge=0, le=1_000_000)
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -1,6 +1,6 @@
 """Search latency, in-process and over HTTP (loopback only).
 
-    python -m bench.search_latency --artifacts DIR [--n 300] [--out FILE]
+    python -m bench.search_latency --artifacts DIR [--query-cache N] [--n 300] [--out FILE]
 
 1. In-process: ``Engine.search`` over the query set, cycled to ``--n`` requests after a
    warm-up of 20: p50/p95/p99/mean of the wall time per call, and p50/p99 of the engine's
@@ -83,13 +83,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(artifacts: Path, port: int) -> subprocess.Popen[bytes]:
+def start_server(artifacts: Path, port: int, query_cache: int) -> subprocess.Popen[bytes]:
     env = dict(os.environ)
     env |= {
         "RECSYS_ARTIFACTS_DIR": str(artifacts),
         "RECSYS_HOST": HOST,
         "RECSYS_PORT": str(port),
         "RECSYS_LOG_LEVEL": "warning",
+        "RECSYS_QUERY_CACHE_SIZE": str(query_cache),
     }
     command = [sys.executable, "-m", "uvicorn", "--factory", "api.app:app_factory"]
     command += ["--host", HOST, "--port", str(port), "--log-level", "warning", "--no-access-log"]
@@ -135,11 +136,11 @@ def http_run(client: httpx.Client, texts: list[str], workers: int) -> dict[str, 
     }
 
 
-def bench_http(artifacts: Path, texts: list[str], n: int) -> dict[str, Any]:
+def bench_http(artifacts: Path, texts: list[str], n: int, query_cache: int) -> dict[str, Any]:
     port = free_port()
     limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
     started = time.perf_counter()
-    server = start_server(artifacts, port)
+    server = start_server(artifacts, port, query_cache)
     try:
         with httpx.Client(base_url=f"http://{HOST}:{port}", limits=limits, timeout=60) as client:
             startup_s = wait_ready(client, server, started)
@@ -169,12 +170,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=300, help="measured requests per run")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "search_latency.json")
     parser.add_argument("--skip-http", action="store_true")
+    parser.add_argument(
+        "--query-cache",
+        type=int,
+        default=0,
+        help="engine query-embedding cache size (default 0: every request encodes its query)",
+    )
     args = parser.parse_args(argv)
     if args.n < 1:
         parser.error("--n must be >= 1")
 
     from recsys.artifacts import load_manifest
-    from recsys.engine import Engine
+    from recsys.engine import Engine, EngineOptions
 
     header = run_header()
     texts = [query.query for query in load_queries(args.queries)]
@@ -184,10 +191,11 @@ def main(argv: list[str] | None = None) -> int:
         "artifact": {"path": str(args.artifacts), **artifact_info(manifest.to_dict())},
         "queries": {"path": str(args.queries), "distinct": len(texts)},
         "k": K,
+        "query_cache_size": args.query_cache,
     }
 
     started = time.perf_counter()
-    engine = Engine.load(args.artifacts)
+    engine = Engine.load(args.artifacts, options=EngineOptions(query_cache_size=args.query_cache))
     payload["in_process"] = {"engine_load_s": round(time.perf_counter() - started, 2)}
     payload["in_process"] |= bench_in_process(engine, texts, args.n)
     print_section("in-process", payload["in_process"])
@@ -195,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     gc.collect()
 
     if not args.skip_http:
-        payload["http"] = bench_http(args.artifacts, texts, args.n)
+        payload["http"] = bench_http(args.artifacts, texts, args.n, args.query_cache)
         print(f"http: startup {payload['http']['startup_s']} s")
         print_section("http sequential", payload["http"]["sequential"])
         print_section(f"http concurrency {CONCURRENCY}", payload["http"]["concurrent"])

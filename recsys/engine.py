@@ -8,6 +8,7 @@ title lexicon), aggregated per item by their best document, filtered, ranked.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,9 @@ class EngineOptions:
     # a title document scores this fraction of its similarity: short title documents that
     # share one word with a long descriptive query must not outrank the right plot
     title_weight: float = 0.8
+    # query embeddings kept for repeated queries (search boxes see the same head queries
+    # again and again); 0 turns the cache off
+    query_cache_size: int = 4096
 
 
 class Engine:
@@ -65,6 +69,9 @@ class Engine:
         self.manifest = manifest or {}
         self.options = options or EngineOptions()
         self.doc_weight = np.where(doc_kinds == "title", self.options.title_weight, 1.0)
+        self._encode_query = functools.lru_cache(maxsize=self.options.query_cache_size)(
+            self._encode_query_uncached
+        )
         self.lexicon = TitleLexicon.from_items(items)
         content = np.full(len(items), -1, dtype=np.int64)
         is_content = doc_kinds == "content"
@@ -183,7 +190,7 @@ class Engine:
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         allowed = self.items.mask(filters)
-        query_vec = self.encoder.encode_queries([query])
+        query_vec = self._encode_query(query)
         timings["encode_ms"] = (time.perf_counter() - t0) * 1000
         t1 = time.perf_counter()
         scores = self._dense(query_vec, allowed, k)
@@ -194,6 +201,11 @@ class Engine:
         timings["retrieve_ms"] = (time.perf_counter() - t1) * 1000
         hits = [self.items.hit(i, s, lang) for i, s in ranked]
         return SearchResult(query, hits, self._model_version, timings)
+
+    def _encode_query_uncached(self, query: str) -> np.ndarray:
+        vector = self.encoder.encode_queries([query])
+        vector.setflags(write=False)  # shared by every request that repeats the query
+        return vector
 
     def _score_item(self, query_vec: np.ndarray, item: int) -> float:
         docs = np.flatnonzero(self.doc_items == item)

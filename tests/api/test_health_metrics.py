@@ -7,6 +7,7 @@ import sys
 import threading
 import types
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -134,17 +135,26 @@ def test_default_loader_calls_engine_load(
 ) -> None:
     calls: list[tuple[Any, ...]] = []
 
+    @dataclass(frozen=True)
+    class EngineOptions:
+        query_cache_size: int
+
     class Engine:
         @classmethod
-        def load(cls, artifacts_dir: Path, device: str | None = None) -> FakeService:
-            calls.append((artifacts_dir, device))
+        def load(
+            cls, artifacts_dir: Path, device: str | None = None, options: Any = None
+        ) -> FakeService:
+            calls.append((artifacts_dir, device, options))
             return fake
 
     module = types.ModuleType("recsys.engine")
     module.Engine = Engine  # type: ignore[attr-defined]
+    module.EngineOptions = EngineOptions  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "recsys.engine", module)
-    client = make_client(artifacts_dir=Path("/srv/artifacts"), encoder_device="cpu")
-    assert calls == [(Path("/srv/artifacts"), "cpu")]
+    client = make_client(
+        artifacts_dir=Path("/srv/artifacts"), encoder_device="cpu", query_cache_size=7
+    )
+    assert calls == [(Path("/srv/artifacts"), "cpu", EngineOptions(query_cache_size=7))]
     assert client.get("/readyz").json()["status"] == "ready"
 
 

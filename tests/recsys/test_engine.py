@@ -9,7 +9,7 @@ import pytest
 
 from pipelines.build import BuildOptions, build
 from recsys.encoder import EncoderConfig, HashingEncoder
-from recsys.engine import Engine
+from recsys.engine import Engine, EngineOptions
 from recsys.errors import ArtifactError, InvalidRequestError, NotFoundError
 from recsys.service_types import SearchFilters
 
@@ -103,3 +103,24 @@ def test_encoder_that_does_not_match_the_artifact_is_refused(artifact: Path) -> 
     other = HashingEncoder(EncoderConfig(model="hashing", document_prompt="passage: "))
     with pytest.raises(ArtifactError, match="does not match"):
         Engine.load(artifact, encoder=other)
+
+
+def test_repeated_queries_reuse_the_cached_embedding(artifact: Path) -> None:
+    class CountingHashing(HashingEncoder):
+        calls = 0
+
+        def encode_queries(self, texts):  # type: ignore[no-untyped-def]
+            CountingHashing.calls += 1
+            return super().encode_queries(texts)
+
+    cached = Engine.load(artifact, encoder=CountingHashing())
+    first = cached.search("toy story", k=3)
+    again = cached.search("  toy story ", k=3)
+    assert CountingHashing.calls == 1
+    assert ids(first) == ids(again)
+    uncached = Engine.load(
+        artifact, encoder=CountingHashing(), options=EngineOptions(query_cache_size=0)
+    )
+    uncached.search("toy story", k=3)
+    uncached.search("toy story", k=3)
+    assert CountingHashing.calls == 3
