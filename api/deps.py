@@ -212,8 +212,9 @@ UserIdQuery = Annotated[
     Query(
         min_length=1,
         max_length=MAX_USER_ID_CHARS,
-        description="Opaque user id for personalization (1-128 chars, no control characters). "
-        "Unknown users get non-personalized results.",
+        description="Opaque user id (1-128 chars, no control characters). Recorded with what "
+        "was served (the served-request log); results are not personalized yet: the "
+        "personalized reranker reads it once it ships.",
         examples=["u_12345"],
     ),
     AfterValidator(_clean_user_id),

@@ -75,7 +75,7 @@ def build_documents(catalog: pl.DataFrame) -> pl.DataFrame:
     rows: list[tuple[str, str, str, str]] = []
     for row in catalog.select(columns).iter_rows(named=True):
         item_id = row["item_id"]
-        rows.append((item_id, TITLE, "xx", _title_text(row)))
+        rows.append((item_id, TITLE, "mul", _title_text(row)))  # ISO 639-2: multiple
         rows.append((item_id, CONTENT, "en", _content_text(row)))
         for loc in row["localizations"] or []:
             text = ". ".join(p.strip() for p in (loc["title"], loc["description"]) if p)

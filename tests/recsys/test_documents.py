@@ -63,14 +63,14 @@ def test_schema(documents: pl.DataFrame) -> None:
 
 def test_rows_in_order(documents: pl.DataFrame) -> None:
     assert documents.select("doc_id", "item_id", "kind", "lang").rows() == [
-        (0, "5618", "title", "xx"),
+        (0, "5618", "title", "mul"),
         (1, "5618", "content", "en"),
         (2, "5618", "localized", "fr"),
         (3, "5618", "localized", "es"),
-        (4, "s2", "title", "xx"),
+        (4, "s2", "title", "mul"),
         (5, "s2", "content", "en"),
         (6, "s2", "localized", "it"),
-        (7, "40697", "title", "xx"),
+        (7, "40697", "title", "mul"),
         (8, "40697", "content", "en"),
     ]
 
