@@ -165,12 +165,14 @@ def embed_texts(
         )
     else:
         vectors, missing = cache.get(keys)
+    distinct = 0  # texts actually run through the encoder
     if missing:
         # unique texts only: titles repeat across items
         unique: dict[bytes, int] = {}
         for pos in missing:
             unique.setdefault(keys[pos], pos)
         order = list(unique.values())
+        distinct = len(order)
         encoded = _encode_in_chunks([texts[p] for p in order], encoder, batch_size, progress)
         by_key = {keys[p]: encoded[i] for i, p in enumerate(order)}
         for pos in missing:
@@ -178,6 +180,5 @@ def embed_texts(
         if cache is not None:
             cache.add([keys[p] for p in order], encoded)
             cache.save()
-    distinct = len({keys[p] for p in missing})
     stats = EmbeddingStats(len(texts), len(texts) - len(missing), distinct, len(missing) - distinct)
     return vectors, stats

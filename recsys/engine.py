@@ -77,6 +77,9 @@ class Engine:
         is_content = doc_kinds == "content"
         content[doc_items[is_content]] = np.flatnonzero(is_content)
         self.content_doc = content
+        # documents of item i: self._docs_by_item[self._doc_bounds[i] : self._doc_bounds[i + 1]]
+        self._docs_by_item = np.argsort(doc_items, kind="stable")
+        self._doc_bounds = np.searchsorted(doc_items[self._docs_by_item], np.arange(len(items) + 1))
 
     @classmethod
     def load(
@@ -196,7 +199,8 @@ class Engine:
         scores = self._dense(query_vec, allowed, k)
         for item, bonus in self.lexicon.match(query).items():
             if allowed is None or allowed[item]:
-                scores[item] = scores.get(item, self._score_item(query_vec, item)) + bonus
+                dense = scores[item] if item in scores else self._score_item(query_vec, item)
+                scores[item] = dense + bonus
         ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
         timings["retrieve_ms"] = (time.perf_counter() - t1) * 1000
         hits = [self.items.hit(i, s, lang) for i, s in ranked]
@@ -208,9 +212,10 @@ class Engine:
         return vector
 
     def _score_item(self, query_vec: np.ndarray, item: int) -> float:
-        docs = np.flatnonzero(self.doc_items == item)
-        sims = (self.vectors[docs] @ query_vec[0]) * self.doc_weight[docs]
-        return float(sims.max()) if len(docs) else 0.0
+        docs = self._docs_by_item[self._doc_bounds[item] : self._doc_bounds[item + 1]]
+        if not len(docs):
+            return 0.0
+        return float(((self.vectors[docs] @ query_vec[0]) * self.doc_weight[docs]).max())
 
     def similar(
         self,
