@@ -24,7 +24,7 @@ import recsys
 from api.deps import EngineState
 from api.errors import install_error_handlers
 from api.metrics import Metrics, ObservabilityMiddleware, RequestLog
-from api.routes import health, items, search
+from api.routes import health, items, recommendations, search
 from api.settings import Settings
 from recsys.service_types import SearchService
 
@@ -38,7 +38,8 @@ Every error has the shape `{"error": {"code": ..., "message": ...}}`:
 it), `invalid_request` (400: parameters contradict each other, e.g. `year_min > year_max`),
 `not_found` (404), `method_not_allowed` (405), `not_ready` (503: engine loading or failed),
 `internal` (500). Every response carries an `X-Request-ID` header (an incoming sane
-`X-Request-ID` is echoed, otherwise one is generated); search responses repeat it in the body.
+`X-Request-ID` is echoed, otherwise one is generated); search and recommendation responses
+repeat it in the body.
 """
 
 
@@ -95,6 +96,7 @@ def create_app(settings: Settings, engine_loader: EngineLoader | None = None) ->
     app.include_router(health.build_router())
     app.include_router(search.build_router(settings, request_log))
     app.include_router(items.build_router(settings, request_log))
+    app.include_router(recommendations.build_router(settings, request_log))
     return app
 
 

@@ -8,7 +8,7 @@ Validation choices (all per-parameter failures are 422 ``invalid_parameter``):
   limit (``max_query_chars``) applies to the normalized text.
 * ``lang``: ``^[a-z]{2}$``; ``type``: ``movie`` | ``tv_show``; ``year_min``/``year_max``:
   integers in 1800..2100; ``genre``: 1..64 characters after stripping, no control characters;
-  ``user_id``: 1..128 characters, no control characters.
+  ``user_id``: 1..128 characters, no control characters (required on /recommendations).
 * Contradictory but individually valid parameters (``year_min > year_max``) are 400
   ``invalid_request``. Unknown query parameters are ignored. An empty value (``lang=``) is a
   value, and is validated like any other (so it is rejected where it does not fit).
@@ -215,6 +215,19 @@ UserIdQuery = Annotated[
         description="Opaque user id (1-128 chars, no control characters). Recorded with what "
         "was served (the served-request log); results are not personalized yet: the "
         "personalized reranker reads it once it ships.",
+        examples=["u_12345"],
+    ),
+    AfterValidator(_clean_user_id),
+]
+
+
+RequiredUserIdQuery = Annotated[
+    str,
+    Query(
+        min_length=1,
+        max_length=MAX_USER_ID_CHARS,
+        description="Opaque user id (1-128 chars, no control characters). Required. A user "
+        "the engine does not know is not an error: they get cold-start recommendations.",
         examples=["u_12345"],
     ),
     AfterValidator(_clean_user_id),

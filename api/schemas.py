@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from recsys.service_types import Hit, SearchResult
+from recsys.service_types import Hit, Recommendation, RecommendationResult, SearchResult
 
 # --------------------------------------------------------------------------- errors
 
@@ -130,6 +130,88 @@ class SearchResponse(BaseModel):
             query=result.query,
             model_version=str(result.model_version),
             items=[HitOut.from_hit(hit) for hit in result.items],
+        )
+
+
+# --------------------------------------------------------------------------- recommendations
+
+
+class RecommendationOut(HitOut):
+    """A recommended item: the same display fields as a search hit, plus why and from where."""
+
+    reasons: list[str] = Field(
+        default_factory=list,
+        description="Short human-readable explanations, most important first.",
+        examples=[["because you watched Heat (1995)", "popular in your language"]],
+    )
+    sources: list[str] = Field(
+        default_factory=list,
+        description="The candidate sources that proposed the item.",
+        examples=[["covis", "ease"]],
+    )
+
+    @classmethod
+    def from_recommendation(cls, rec: Recommendation) -> RecommendationOut:
+        return cls(
+            **HitOut.from_hit(rec.hit).model_dump(),
+            reasons=[str(reason) for reason in rec.reasons],
+            sources=[str(source) for source in rec.sources],
+        )
+
+
+class RecommendationResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "request_id": "3f2b9c1e8a5d4f6b9e0c7a1d2b3c4d5e",
+                    "user_id": "u_12345",
+                    "model_version": "minilm-l6-v2+lgbm-2024-06-01",
+                    "ranker": "lightgbm",
+                    "cold_start": False,
+                    "items": [
+                        {
+                            "item_id": "tt0133093",
+                            "title": "Matrix",
+                            "score": 0.873,
+                            "reasons": ["because you watched Heat (1995)"],
+                            "sources": ["covis", "ease"],
+                            "original_title": "The Matrix",
+                            "year": 1999,
+                            "type": "movie",
+                            "genres": ["Action", "Science Fiction"],
+                            "description": "Un pirate informatique découvre la vérité...",
+                            "lang": "fr",
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+    request_id: str = Field(description="Same value as the X-Request-ID response header.")
+    user_id: str
+    model_version: str
+    ranker: str = Field(
+        description="The ranker that ordered the list (e.g. lightgbm, noop, popularity).",
+        examples=["lightgbm"],
+    )
+    cold_start: bool = Field(
+        description="True when the user had no usable history (e.g. an unknown user): the "
+        "list is then popularity-based.",
+        examples=[False],
+    )
+    items: list[RecommendationOut]
+
+    @classmethod
+    def from_result(cls, result: RecommendationResult, request_id: str) -> RecommendationResponse:
+        return cls(
+            request_id=request_id,
+            user_id=str(result.user_id),
+            model_version=str(result.model_version),
+            ranker=str(result.ranker),
+            cold_start=bool(result.cold_start),
+            items=[RecommendationOut.from_recommendation(rec) for rec in result.items],
         )
 
 

@@ -23,7 +23,8 @@ class Settings(BaseSettings):
     max_k: int = Field(default=100, ge=1, le=10_000)
     default_k: int = Field(default=10, ge=1)
     log_level: LogLevel = "info"
-    # When set, one JSON line per served search/similar/item request is appended here.
+    # When set, one JSON line per served search/similar/item/recommendations request is
+    # appended here.
     request_log: Path | None = None
     # Passed to the engine loader (e.g. "cpu", "cuda", "cuda:1"); None lets the engine choose.
     encoder_device: str | None = None

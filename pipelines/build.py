@@ -20,12 +20,20 @@ import polars as pl
 
 from recsys.artifacts import Manifest, code_version, publish, sha256_file
 from recsys.catalog import validate_catalog
+from recsys.config import RecsysConfig
 from recsys.documents import build_documents
 from recsys.embeddings import embed_texts
 from recsys.encoder import Encoder, EncoderConfig, load_encoder
+from recsys.engine import Engine, EngineOptions
 from recsys.errors import InputDataError
+from recsys.features import ItemSide, item_vectors
 from recsys.index import IndexParams, build_index
 from recsys.ingest import build_catalog
+from recsys.interactions import leave_last_n, read_movielens_interactions
+from recsys.item_table import ItemTable
+from recsys.personalization import Personalization, fit_personalization
+from recsys.search_training import search_lists
+from recsys.training import train_on_lists
 
 log = logging.getLogger(__name__)
 CACHE_SUBDIR = ".cache/embeddings"
@@ -40,6 +48,8 @@ class BuildOptions:
     use_cache: bool = True
     progress: bool = True
     limit_items: int | None = None  # build on the first N items (smoke builds)
+    config: RecsysConfig = field(default_factory=RecsysConfig.load)
+    train_search_ranker: bool = True
 
 
 def input_checksums(data_dir: Path) -> dict[str, str]:
@@ -89,6 +99,31 @@ def build(
     timings["index_s"] = time.perf_counter() - start
     log.info("index: %s", index.params.to_dict())
 
+    start = time.perf_counter()
+    interactions, interaction_reports = read_movielens_interactions(data_dir, catalog)
+    items = ItemTable(catalog)
+    doc_items = items.positions(documents["item_id"].to_list())
+    doc_kinds = documents["kind"].to_numpy()
+    side = ItemSide.from_catalog(catalog, item_vectors(doc_items, doc_kinds, vectors, len(items)))
+    item_index = build_index(side.vectors, IndexParams(kind="auto"))
+    personal = fit_personalization(interactions, items, side, item_index, options.config)
+    timings["personalization_s"] = time.perf_counter() - start
+    if options.train_search_ranker and personal.ranker is not None:
+        start = time.perf_counter()
+        engine = Engine(
+            items,
+            doc_items,
+            doc_kinds,
+            vectors.astype(np.float32),
+            index,
+            encoder,
+            "build",
+            options=EngineOptions(query_cache_size=0),
+        )
+        _train_search_ranker(personal, engine, catalog, options.config)
+        timings["search_ranker_s"] = time.perf_counter() - start
+    personal.info["interactions_report"] = {k: v.to_dict() for k, v in interaction_reports.items()}
+
     inputs = input_checksums(data_dir)
     content_hash = hashlib.sha256(
         repr((sorted(inputs.items()), encoder.config.fingerprint())).encode()
@@ -99,6 +134,7 @@ def build(
         documents.write_parquet(tmp / "documents.parquet")
         np.save(tmp / "vectors.npy", vectors.astype(np.float16))
         index.save(tmp / "index.faiss")
+        personalization = personal.save(tmp)
         return Manifest(
             version="",
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -113,11 +149,32 @@ def build(
                 "embeddings": embed_stats.to_dict(),
                 "timings_s": {k: round(v, 3) for k, v in timings.items()},
             },
+            personalization=personalization,
         )
 
     final = publish(out_dir, content_hash, write)
     log.info("published %s", final)
     return final
+
+
+def _train_search_ranker(
+    personal: Personalization, engine: Engine, catalog: pl.DataFrame, config: RecsysConfig
+) -> None:
+    """Personal search: lists of (user, derived query, search results) on the same temporal
+    split as the recommendation ranker."""
+    split = leave_last_n(personal.log, config.split.holdout, config.split.min_history)
+    lists, kinds = search_lists(
+        split, personal.models.side, personal.models.stats, engine, catalog, config
+    )
+    if len(lists.groups) < 10:
+        personal.info["search_ranker"] = {"skipped": f"only {len(lists.groups)} usable lists"}
+        return
+    ranker, report = train_on_lists(lists, config)
+    report["query_kinds"] = {k: kinds.count(k) for k in sorted(set(kinds))}
+    report["target_retrieved"] = report.pop("candidate_recall")
+    personal.search_ranker = ranker
+    personal.info["search_ranker"] = report
+    log.info("search ranker: %s", report)
 
 
 def _counts(catalog: pl.DataFrame, documents: pl.DataFrame) -> dict[str, Any]:

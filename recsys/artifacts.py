@@ -32,10 +32,18 @@ from typing import Any
 from recsys import __version__
 from recsys.errors import ArtifactError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: personalization files and manifest section
 MANIFEST = "manifest.json"
 CURRENT = "current"
-REQUIRED_FILES = ("catalog.parquet", "documents.parquet", "vectors.npy", "index.faiss")
+REQUIRED_FILES = (
+    "catalog.parquet",
+    "documents.parquet",
+    "vectors.npy",
+    "index.faiss",
+    "interactions.parquet",
+    "covis.npz",
+    "ease.npz",
+)
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -73,6 +81,7 @@ class Manifest:
     files: dict[str, dict[str, Any]]
     inputs: dict[str, str] = field(default_factory=dict)
     reports: dict[str, Any] = field(default_factory=dict)
+    personalization: dict[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 
     def to_dict(self) -> dict[str, Any]:

@@ -18,12 +18,16 @@ import numpy as np
 import polars as pl
 
 from recsys.artifacts import load_manifest
+from recsys.config import RecsysConfig
 from recsys.encoder import Encoder, EncoderConfig, load_encoder
 from recsys.errors import ArtifactError, InvalidRequestError, NotFoundError
-from recsys.index import FaissIndex, IndexParams, VectorIndex
+from recsys.features import ItemSide, item_vectors
+from recsys.index import FaissIndex, IndexParams, VectorIndex, build_index
 from recsys.item_table import ItemTable
 from recsys.lexical import TitleLexicon
-from recsys.service_types import SearchFilters, SearchResult
+from recsys.personalization import load_personalization
+from recsys.recommender import Recommender
+from recsys.service_types import RecommendationResult, SearchFilters, SearchResult
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,8 @@ class EngineOptions:
     # query embeddings kept for repeated queries (search boxes see the same head queries
     # again and again); 0 turns the cache off
     query_cache_size: int = 4096
+    # search results a known user's personal ranker reorders (k more when k is larger)
+    personal_rerank_depth: int = 50
 
 
 class Engine:
@@ -51,6 +57,7 @@ class Engine:
         model_version: str,
         manifest: dict[str, Any] | None = None,
         options: EngineOptions | None = None,
+        recommender: Recommender | None = None,
     ) -> None:
         if len(doc_items) != vectors.shape[0] or len(index) != vectors.shape[0]:
             raise ArtifactError("documents, vectors and index disagree on the number of rows")
@@ -68,6 +75,7 @@ class Engine:
         self._model_version = model_version
         self.manifest = manifest or {}
         self.options = options or EngineOptions()
+        self.recommender = recommender
         self.doc_weight = np.where(doc_kinds == "title", self.options.title_weight, 1.0)
         self._encode_query = functools.lru_cache(maxsize=self.options.query_cache_size)(
             self._encode_query_uncached
@@ -107,16 +115,27 @@ class Engine:
         doc_items = items.positions(documents["item_id"].to_list())
         vectors = np.load(directory / "vectors.npy").astype(np.float32)
         index = FaissIndex.load(directory / "index.faiss", IndexParams.from_dict(manifest.index))
+        doc_kinds = documents["kind"].to_numpy()
+        info = manifest.personalization
+        if not info:
+            raise ArtifactError(f"{directory} has no personalization section; rebuild it")
+        side = ItemSide.from_catalog(
+            catalog, item_vectors(doc_items, doc_kinds, vectors, len(items))
+        )
+        item_index = build_index(side.vectors, IndexParams(kind="auto"))
+        personal = load_personalization(directory, info, items, side, item_index)
+        rec_config = RecsysConfig.from_dict(info.get("config", {}), f"{directory} manifest")
         return cls(
             items,
             doc_items,
-            documents["kind"].to_numpy(),
+            doc_kinds,
             vectors,
             index,
             encoder,
             manifest.version,
             manifest.to_dict(),
             options,
+            personal.recommender(items, rec_config),
         )
 
     @property
@@ -131,6 +150,9 @@ class Engine:
             "encoder": self.encoder.config.model,
             "index": self.manifest.get("index", {}).get("kind"),
             "index_recall_at_10": self.manifest.get("index", {}).get("recall_at_10"),
+            "users": self.recommender.log.n_users if self.recommender else 0,
+            "default_ranker": self.recommender.default_ranker if self.recommender else None,
+            "search_ranker": bool(self.recommender and self.recommender.search_ranker),
         }
 
     # -- retrieval ---------------------------------------------------------------------------
@@ -179,6 +201,40 @@ class Engine:
                 best[item] = float(score)
         return best
 
+    def retrieve(
+        self,
+        query: str,
+        n: int,
+        allowed: np.ndarray | None = None,
+        query_vec: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The top ``n`` items for a query, best first, with their query features: columns
+        (dense similarity, lexical title bonus, 1-based rank); the hybrid score is the sum
+        of the first two."""
+        if query_vec is None:
+            query_vec = self._encode_query(query)
+        dense = self._dense(query_vec, allowed, n)
+        lexical: dict[int, float] = {}
+        for item, bonus in self.lexicon.match(query).items():
+            if allowed is None or allowed[item]:
+                if item not in dense:
+                    dense[item] = self._score_item(query_vec, item)
+                lexical[item] = bonus
+        ranked = sorted(dense, key=lambda item: (-(dense[item] + lexical.get(item, 0.0)), item))[:n]
+        items = np.array(ranked, dtype=np.int64)
+        scores = (
+            np.column_stack(
+                [
+                    np.array([dense[i] for i in ranked]),
+                    np.array([lexical.get(i, 0.0) for i in ranked]),
+                    np.arange(1, len(ranked) + 1, dtype=np.float64),
+                ]
+            )
+            if ranked
+            else np.zeros((0, 3))
+        )
+        return items, scores
+
     def search(
         self,
         query: str,
@@ -196,15 +252,38 @@ class Engine:
         query_vec = self._encode_query(query)
         timings["encode_ms"] = (time.perf_counter() - t0) * 1000
         t1 = time.perf_counter()
-        scores = self._dense(query_vec, allowed, k)
-        for item, bonus in self.lexicon.match(query).items():
-            if allowed is None or allowed[item]:
-                dense = scores[item] if item in scores else self._score_item(query_vec, item)
-                scores[item] = dense + bonus
-        ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
+        personal = self.recommender is not None and user_id is not None
+        depth = max(k, self.options.personal_rerank_depth) if personal else k
+        items, query_scores = self.retrieve(query, depth, allowed, query_vec)
+        scores = query_scores[:, 0] + query_scores[:, 1]
         timings["retrieve_ms"] = (time.perf_counter() - t1) * 1000
-        hits = [self.items.hit(i, s, lang) for i, s in ranked]
+        if personal and self.recommender is not None and len(items):
+            t2 = time.perf_counter()
+            personal_scores = self.recommender.rerank_search(user_id, items, query_scores)
+            if personal_scores is not None:
+                order = np.lexsort((query_scores[:, 2], -personal_scores))
+                items, scores = items[order], personal_scores[order]
+                timings["rerank_ms"] = (time.perf_counter() - t2) * 1000
+        hits = [
+            self.items.hit(i, s, lang)
+            for i, s in zip(items[:k].tolist(), scores[:k].tolist(), strict=True)
+        ]
         return SearchResult(query, hits, self._model_version, timings)
+
+    def recommend(
+        self,
+        user_id: str,
+        k: int = 10,
+        filters: SearchFilters | None = None,
+        lang: str | None = None,
+        include_seen: bool = False,
+        ranker: str | None = None,
+    ) -> RecommendationResult:
+        if self.recommender is None:
+            raise ArtifactError("this engine was loaded without personalization")
+        return self.recommender.recommend(
+            user_id, k, filters, lang, include_seen, ranker, self._model_version
+        )
 
     def _encode_query_uncached(self, query: str) -> np.ndarray:
         vector = self.encoder.encode_queries([query])

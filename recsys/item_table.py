@@ -64,6 +64,9 @@ class ItemTable:
             out.append([n for n in names if n])
         return out
 
+    def has_localization(self, position: int, lang: str) -> bool:
+        return lang in self._localized[position]
+
     def mask(self, filters: SearchFilters | None) -> np.ndarray | None:
         """Boolean mask of items passing the filters, or None when nothing is filtered."""
         if filters is None or filters.is_empty():

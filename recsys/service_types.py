@@ -52,6 +52,25 @@ class SearchResult:
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Recommendation:
+    """One recommended item: display fields, why it was recommended, where it came from."""
+
+    hit: Hit
+    reasons: list[str]  # a few words each, e.g. "because you watched Heat (1995)"
+    sources: list[str]  # candidate sources that proposed it, e.g. ["covis", "ease"]
+
+
+@dataclass(frozen=True)
+class RecommendationResult:
+    user_id: str
+    items: list[Recommendation]
+    model_version: str
+    ranker: str  # the ranker that ordered the list ("lightgbm", "noop", "popularity")
+    cold_start: bool  # True when the user had no usable history
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
 class SearchService(Protocol):
     """What the HTTP layer needs from the engine. Errors: NotFoundError, InvalidRequestError."""
 
@@ -74,6 +93,16 @@ class SearchService(Protocol):
         filters: SearchFilters | None = None,
         lang: str | None = None,
     ) -> SearchResult: ...
+
+    def recommend(
+        self,
+        user_id: str,
+        k: int = 10,
+        filters: SearchFilters | None = None,
+        lang: str | None = None,
+        include_seen: bool = False,
+        ranker: str | None = None,
+    ) -> RecommendationResult: ...
 
     def item(self, item_id: str, lang: str | None = None) -> dict[str, Any]: ...
 

@@ -10,7 +10,8 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from api.deps import ItemIdPath, LangQuery, check_filters, get_engine, get_filters
 from api.metrics import RequestLog
-from api.routes.search import request_id_of, respond, served_record
+from api.routes.search import respond
+from api.routes.serving import log_served, request_id_of
 from api.schemas import ItemResponse, SearchResponse, error_responses, to_jsonable
 from api.settings import Settings
 from recsys.service_types import SearchFilters, SearchService
@@ -37,19 +38,17 @@ def build_router(settings: Settings, request_log: RequestLog | None) -> APIRoute
             metadata = {}
         metadata.setdefault("item_id", item_id)
         response = ItemResponse.model_validate(metadata)
-        if request_log is not None:
-            request_log.write(
-                served_record(
-                    request_id=request_id_of(request),
-                    route="item",
-                    started=started,
-                    model_version=str(engine.model_version),
-                    item_ids=[response.item_id],
-                    scores=None,
-                    params={"lang": lang},
-                    item_id=item_id,
-                )
-            )
+        log_served(
+            request_log,
+            request_id=request_id_of(request),
+            route="item",
+            started=started,
+            model_version=str(engine.model_version),
+            item_ids=[response.item_id],
+            scores=None,
+            params={"lang": lang},
+            item_id=item_id,
+        )
         return response
 
     @router.get(

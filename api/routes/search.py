@@ -4,9 +4,8 @@
 # annotations use per-app values, and FastAPI must evaluate them at definition time.
 
 import time
-import uuid
 from dataclasses import asdict
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import AfterValidator
@@ -20,46 +19,10 @@ from api.deps import (
     make_query_validator,
 )
 from api.metrics import RequestLog
+from api.routes.serving import log_served, request_id_of
 from api.schemas import SearchResponse, error_responses
 from api.settings import Settings
 from recsys.service_types import SearchFilters, SearchResult, SearchService
-
-
-def request_id_of(request: Request) -> str:
-    request_id = getattr(request.state, "request_id", None)
-    return request_id if isinstance(request_id, str) else uuid.uuid4().hex
-
-
-def served_record(
-    *,
-    request_id: str,
-    route: str,
-    started: float,
-    model_version: str,
-    item_ids: list[str],
-    scores: list[float] | None,
-    params: dict[str, Any],
-    query: str | None = None,
-    item_id: str | None = None,
-    user_id: str | None = None,
-    timings_ms: dict[str, float] | None = None,
-) -> dict[str, Any]:
-    """One line of the served-request log (see ``Settings.request_log``)."""
-    record: dict[str, Any] = {"request_id": request_id, "route": route}
-    if query is not None:
-        record["query"] = query
-    if item_id is not None:
-        record["item_id"] = item_id
-    record.update(
-        params={key: value for key, value in params.items() if value is not None},
-        user_id=user_id,
-        item_ids=item_ids,
-        scores=scores,
-        model_version=model_version,
-        latency_ms=round((time.perf_counter() - started) * 1000.0, 3),
-        timings_ms=timings_ms or {},
-    )
-    return record
 
 
 def respond(
@@ -81,22 +44,20 @@ def respond(
     response = SearchResponse.from_result(result, request_id)
     response.items = response.items[:k]
     response.query = query if query is not None else (item_id or result.query)
-    if request_log is not None:
-        request_log.write(
-            served_record(
-                request_id=request_id,
-                route=route,
-                started=started,
-                model_version=response.model_version,
-                item_ids=[hit.item_id for hit in response.items],
-                scores=[hit.score for hit in response.items],
-                params={"k": k, "lang": lang, **asdict(filters)},
-                query=query,
-                item_id=item_id,
-                user_id=user_id,
-                timings_ms=dict(result.timings_ms),
-            )
-        )
+    log_served(
+        request_log,
+        request_id=request_id,
+        route=route,
+        started=started,
+        model_version=response.model_version,
+        item_ids=[hit.item_id for hit in response.items],
+        scores=[hit.score for hit in response.items],
+        params={"k": k, "lang": lang, **asdict(filters)},
+        query=query,
+        item_id=item_id,
+        user_id=user_id,
+        timings_ms=dict(result.timings_ms),
+    )
     return response
 
 

@@ -16,7 +16,14 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.settings import Settings
 from recsys.errors import NotFoundError
-from recsys.service_types import Hit, SearchFilters, SearchResult, SearchService
+from recsys.service_types import (
+    Hit,
+    Recommendation,
+    RecommendationResult,
+    SearchFilters,
+    SearchResult,
+    SearchService,
+)
 
 
 @dataclass(frozen=True)
@@ -92,6 +99,8 @@ CATALOG: tuple[FakeItem, ...] = (
     ),
 )
 BY_ID = {item.item_id: item for item in CATALOG}
+# What each known user watched, oldest first; any other user id is a cold-start user.
+HISTORY: dict[str, tuple[str, ...]] = {"u1": ("m2", "m3"), "u2": ("m4",)}
 
 
 def _tokens(text: str) -> set[str]:
@@ -188,6 +197,66 @@ class FakeService:
             if item.item_id != item_id and self._passes(item, filters)
         ]
         return SearchResult(item_id, self._rank(scored, k, lang), self.model_version)
+
+    def recommend(
+        self,
+        user_id: str,
+        k: int = 10,
+        filters: SearchFilters | None = None,
+        lang: str | None = None,
+        include_seen: bool = False,
+        ranker: str | None = None,
+    ) -> RecommendationResult:
+        """Known user (``HISTORY``): score = number of the item's genres found in the history +
+        prior; watched items are left out unless ``include_seen``; reasons name the watched
+        items sharing a genre. Unknown user: cold start, by prior, reason "popular now".
+        Either way an item localized in ``lang`` also gets "popular in your language"."""
+        self._record(
+            "recommend",
+            {
+                "user_id": user_id,
+                "k": k,
+                "filters": filters,
+                "lang": lang,
+                "include_seen": include_seen,
+                "ranker": ranker,
+            },
+        )
+        history = [BY_ID[item_id] for item_id in HISTORY.get(user_id, ())]
+        seen = {item.item_id for item in history}
+        liked = {genre for item in history for genre in item.genres}
+        scored: list[tuple[float, FakeItem, list[str], list[str]]] = []
+        for item in CATALOG:
+            if not self._passes(item, filters) or (item.item_id in seen and not include_seen):
+                continue
+            overlap = len(liked & set(item.genres))
+            reasons = [
+                f"because you watched {watched.title}"
+                for watched in history
+                if watched.item_id != item.item_id and set(watched.genres) & set(item.genres)
+            ]
+            sources = ["genre"] if overlap else ["popularity"]
+            if item.item_id in seen:
+                reasons.insert(0, "you watched it")
+            if not reasons:
+                reasons.append("popular now")
+            if lang is not None and lang in item.localized:
+                reasons.append("popular in your language")
+                sources.append("lang")
+            scored.append((overlap + item.prior, item, reasons, sources))
+        scored.sort(key=lambda entry: (-entry[0], entry[1].item_id))
+        items = [
+            Recommendation(self._hit(item, score, lang), reasons, sources)
+            for score, item, reasons, sources in scored[:k]
+        ]
+        return RecommendationResult(
+            user_id=user_id,
+            items=items,
+            model_version=self.model_version,
+            ranker="popularity" if not history else (ranker or "fake-genre"),
+            cold_start=not history,
+            timings_ms={"total": 2.5},
+        )
 
     def item(self, item_id: str, lang: str | None = None) -> dict[str, Any]:
         self._record("item", {"item_id": item_id, "lang": lang})

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from api.settings import Settings
 from recsys.errors import InvalidRequestError, NotFoundError
-from recsys.service_types import SearchResult
+from recsys.service_types import RecommendationResult, SearchResult
 from tests.api.conftest import FakeService
 
 MakeClient = Callable[..., TestClient]
@@ -33,8 +33,16 @@ class RaisingService(FakeService):
     def item(self, item_id: str, lang: str | None = None) -> dict[str, Any]:
         raise self.exc
 
+    def recommend(self, user_id: str, *args: Any, **kwargs: Any) -> RecommendationResult:
+        raise self.exc
 
-ENGINE_PATHS = ["/v1/search?q=robot", "/v1/items/m1", "/v1/items/m1/similar"]
+
+ENGINE_PATHS = [
+    "/v1/search?q=robot",
+    "/v1/items/m1",
+    "/v1/items/m1/similar",
+    "/v1/recommendations?user_id=u1",
+]
 
 
 def test_unknown_path_is_json_404(client: TestClient) -> None:
@@ -46,7 +54,7 @@ def test_unknown_path_is_json_404(client: TestClient) -> None:
     assert r.headers["X-Request-ID"]
 
 
-@pytest.mark.parametrize("path", ["/v1/search", "/v1/items/m1", "/healthz"])
+@pytest.mark.parametrize("path", ["/v1/search", "/v1/items/m1", "/v1/recommendations", "/healthz"])
 def test_wrong_method_is_json_405(client: TestClient, path: str) -> None:
     r = client.post(path)
     assert r.status_code == 405

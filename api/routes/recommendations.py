@@ -1,0 +1,98 @@
+"""``GET /v1/recommendations``: personalized recommendations for one user.
+
+``GET /v1/recommendations?user_id=u_12345&k=10`` answers
+``{"request_id", "user_id", "model_version", "ranker", "cold_start", "items": [...]}``; each
+item has the search hit fields (``item_id``, ``title``, ``score``, ``original_title``,
+``year``, ``type``, ``genres``, ``description``, ``lang``) plus ``reasons`` (short strings such
+as ``"because you watched Heat (1995)"``) and ``sources`` (the candidate sources that proposed
+it).
+
+Parameters: ``user_id`` (required; 1-128 characters, no control characters), ``k``
+(1..``max_k``, default ``default_k``), ``include_seen`` (default false: items the user already
+consumed are left out), ``lang``, and the search filters ``type``, ``genre``, ``year_min``,
+``year_max`` (``year_min > year_max`` is a 400).
+
+An unknown user is not an error: the engine answers a cold-start (popularity) list with
+``cold_start: true``. Engine errors map as everywhere else (``InvalidRequestError`` 400,
+``NotFoundError`` 404), and the route answers 503 ``not_ready`` while the engine loads. What
+was served goes to the request log with ``route: "recommendations"``.
+"""
+
+# No `from __future__ import annotations`: the endpoints are closures whose parameter
+# annotations use per-app values, and FastAPI must evaluate them at definition time.
+
+import time
+from dataclasses import asdict
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from api.deps import LangQuery, RequiredUserIdQuery, check_filters, get_engine, get_filters
+from api.metrics import RequestLog
+from api.routes.serving import log_served, request_id_of
+from api.schemas import RecommendationResponse, error_responses
+from api.settings import Settings
+from recsys.service_types import SearchFilters, SearchService
+
+
+def build_router(settings: Settings, request_log: RequestLog | None) -> APIRouter:
+    router = APIRouter(prefix="/v1", tags=["recommendations"])
+
+    @router.get(
+        "/recommendations",
+        response_model=RecommendationResponse,
+        summary="Recommendations for a user (cold-start popularity list for unknown users)",
+        responses=error_responses(400, 422, 503),
+    )
+    def recommendations(
+        request: Request,
+        engine: Annotated[SearchService, Depends(get_engine)],
+        user_id: RequiredUserIdQuery,
+        filters: Annotated[SearchFilters, Depends(get_filters)],
+        k: Annotated[
+            int,
+            Query(
+                ge=1,
+                le=settings.max_k,
+                description=f"Number of results, 1..{settings.max_k}.",
+                examples=[10],
+            ),
+        ] = settings.default_k,
+        include_seen: Annotated[
+            bool,
+            Query(
+                description="Also recommend items the user already consumed (default: they "
+                "are excluded).",
+                examples=[False],
+            ),
+        ] = False,
+        lang: LangQuery = None,
+    ) -> RecommendationResponse:
+        # A plain `def`: FastAPI runs it in the thread pool, so the CPU-bound engine call
+        # does not block the event loop.
+        started = time.perf_counter()
+        result = engine.recommend(
+            user_id,
+            k=k,
+            filters=check_filters(filters),
+            lang=lang,
+            include_seen=include_seen,
+        )
+        request_id = request_id_of(request)
+        response = RecommendationResponse.from_result(result, request_id)
+        response.items = response.items[:k]
+        log_served(
+            request_log,
+            request_id=request_id,
+            route="recommendations",
+            started=started,
+            model_version=response.model_version,
+            item_ids=[item.item_id for item in response.items],
+            scores=[item.score for item in response.items],
+            params={"k": k, "lang": lang, **asdict(filters), "include_seen": include_seen},
+            user_id=user_id,
+            timings_ms=dict(result.timings_ms),
+        )
+        return response
+
+    return router
