@@ -3,6 +3,9 @@
 recsys build --data data --out artifacts [--encoder NAME_OR_PATH --query-prompt ...]
 recsys serve --artifacts artifacts --host 127.0.0.1 --port 8000
 recsys info  --artifacts artifacts
+recsys evaluate --artifacts artifacts [--data data] [--out DIR]
+recsys truncate-data --data data --before 2017-01-01 --out /tmp/data-2016
+recsys backtest --artifacts /tmp/artifacts-2016 --future data
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -53,6 +56,12 @@ def build(
     batch_size: Annotated[int, typer.Option(min=1, max=4096)] = 64,
     limit_items: Annotated[int | None, typer.Option(min=1, help="only the first N items")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="skip the embedding cache")] = False,
+    config: Annotated[
+        Path | None, typer.Option(help="model config TOML (default config/recsys.toml)")
+    ] = None,
+    no_search_ranker: Annotated[
+        bool, typer.Option("--no-search-ranker", help="skip training the personal search ranker")
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Run every offline pipeline over DATA and publish a new artifact version under OUT."""
@@ -62,8 +71,14 @@ def build(
     from recsys.encoder import EncoderConfig
     from recsys.index import IndexParams
 
+    from recsys.config import RecsysConfig
+
     if index not in {"auto", "flat", "ivf", "hnsw"}:
         _fail(ValueError(f"--index must be auto, flat, ivf or hnsw, not {index!r}"))
+    try:
+        model_config = RecsysConfig.load(config)
+    except RecsysError as exc:
+        _fail(exc)
     options = BuildOptions(
         encoder=EncoderConfig(encoder, query_prompt, document_prompt, max_seq_length, precision),
         index=IndexParams(kind=index, exact_threshold=exact_threshold),
@@ -72,6 +87,8 @@ def build(
         use_cache=not no_cache,
         progress=sys.stderr.isatty(),
         limit_items=limit_items,
+        config=model_config,
+        train_search_ranker=not no_search_ranker,
     )
     try:
         final = run_build(data, out, options)
@@ -94,6 +111,92 @@ def info(
     except RecsysError as exc:
         _fail(exc)
     typer.echo(json.dumps({"path": str(directory), **manifest.to_dict()}, indent=2))
+
+
+@app.command()
+def evaluate(
+    artifacts: Annotated[Path, typer.Option(help="artifact root or version")] = Path("artifacts"),
+    data: Annotated[
+        Path | None, typer.Option(help="read interactions from this data dir instead")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="default: <artifact>/reports")] = None,
+    config: Annotated[Path | None, typer.Option(help="model config TOML")] = None,
+    n_test: Annotated[int, typer.Option(min=1, help="consumptions held out per user")] = 10,
+    models: Annotated[
+        str | None, typer.Option(help="comma-separated subset, e.g. popularity,ease,lightgbm")
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Offline evaluation: temporal leave-last-N-out, every model side by side."""
+    _setup_logging(verbose)
+    from pipelines.evaluate import run as run_evaluation
+    from recsys.config import RecsysConfig
+
+    try:
+        results, paths = run_evaluation(
+            artifacts,
+            data,
+            RecsysConfig.load(config),
+            out,
+            n_test=n_test,
+            models=tuple(m.strip() for m in models.split(",")) if models else None,
+        )
+    except (RecsysError, FileNotFoundError, ValueError) as exc:
+        _fail(exc)
+    _print_table(results)
+    for name, path in paths.items():
+        typer.echo(f"{name}: {path}")
+
+
+def _print_table(results: dict[str, Any]) -> None:
+    typer.echo(f"{'model':20s} {'NDCG@10':>8s} {'R@10':>7s} {'R@50':>7s} {'MRR':>7s} {'cov@10':>7s}")
+    for name, entry in results["models"].items():
+        m = entry["metrics"]
+        typer.echo(
+            f"{name:20s} {m['ndcg@10']['mean']:8.4f} {m['recall@10']['mean']:7.4f} "
+            f"{m['recall@50']['mean']:7.4f} {m['mrr']['mean']:7.4f} {entry['coverage@10']:7.3f}"
+        )
+
+
+@app.command("truncate-data")
+def truncate_data(
+    data: Annotated[Path, typer.Option(help="source data directory")] = Path("data"),
+    before: Annotated[str, typer.Option(help="keep events strictly before this date")] = "",
+    out: Annotated[Path, typer.Option(help="new data directory (must not exist)")] = Path(
+        "data-truncated"
+    ),
+) -> None:
+    """Copy DATA to OUT keeping only ratings and tags before a date (for backtests)."""
+    _setup_logging(False)
+    from pipelines.backtest import truncate_data_dir
+
+    try:
+        counts = truncate_data_dir(data, out, before)
+    except (RecsysError, ValueError, FileExistsError) as exc:
+        _fail(exc)
+    for name, (kept, total) in counts.items():
+        typer.echo(f"{name}: kept {kept} of {total} rows")
+
+
+@app.command()
+def backtest(
+    artifacts: Annotated[Path, typer.Option(help="artifact built on truncated data")] = Path(
+        "artifacts"
+    ),
+    future: Annotated[Path, typer.Option(help="data dir holding the later events")] = Path("data"),
+    out: Annotated[Path | None, typer.Option(help="default: <artifact>/reports/backtest")] = None,
+) -> None:
+    """Judge a built artifact's rankers on the events after its snapshot time."""
+    _setup_logging(False)
+    from pipelines.backtest import run_backtest
+
+    try:
+        results, paths = run_backtest(artifacts, future, out)
+    except (RecsysError, ValueError) as exc:
+        _fail(exc)
+    _print_table(results)
+    for name, path in paths.items():
+        typer.echo(f"{name}: {path}")
 
 
 @app.command()

@@ -38,6 +38,9 @@ class CandidateConfig:
     covis_recent: int = 20  # the last N items whose co-visitation neighbours are summed
     content_recent: int = 3  # the last N items whose content neighbours are taken
     trending_min_count: int = 3  # consumptions in 30 days before an item can trend
+    # up to this many items, the embedding sources scan all item vectors with one matrix
+    # product (faster than an index's top-k heap at this size); above, they use the index
+    exact_scan_items: int = 50_000
 
 
 @dataclass
@@ -91,28 +94,44 @@ def top_n(scores: np.ndarray, n: int, blocked: np.ndarray | None) -> tuple[np.nd
 
 
 def _nearest(
-    models: CandidateModels, queries: np.ndarray, n: int, blocked: np.ndarray | None
+    models: CandidateModels,
+    queries: np.ndarray,
+    n: int,
+    blocked: np.ndarray | None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Best items by max cosine to any query vector, from the index (oversampled for the
-    blocked items), falling back to an exact scan when blocking leaves too few."""
+    """Best items by max cosine to any query vector, from the item index. Asks for a few more
+    than n (then twice as many, ...) until n unblocked items come back."""
     n_items = len(models.side)
-    fetch = min(n_items, n + (int(blocked.sum()) if blocked is not None else 0) + 10)
-    if fetch >= n_items // 2:
-        best = (models.side.vectors @ queries.T).max(axis=1)
-        return top_n(best + 1.0, n, blocked)  # cosine in [-1, 1] -> positive
-    sims, ids = models.item_index.search(queries.astype(np.float32), fetch)
-    best_by_item: dict[int, float] = {}
-    for score, item in zip(sims.ravel().tolist(), ids.ravel().tolist(), strict=True):
-        if item >= 0 and score > best_by_item.get(item, -np.inf):
-            best_by_item[item] = score
-    dense = np.full(n_items, np.nan)
-    keys = np.fromiter(best_by_item, dtype=np.int64, count=len(best_by_item))
-    dense[keys] = np.fromiter(best_by_item.values(), dtype=np.float64, count=len(keys)) + 1.0
-    items, scores = top_n(dense, n, blocked)
-    if len(items) < n:
-        best = (models.side.vectors @ queries.T).max(axis=1)
-        return top_n(best + 1.0, n, blocked)
-    return items, scores
+    fetch = min(n_items, 2 * n + 10)
+    while True:
+        sims, ids = models.item_index.search(queries.astype(np.float32), fetch)
+        ids, sims = ids.ravel(), sims.ravel().astype(np.float64)
+        keep = ids >= 0
+        if blocked is not None:
+            keep &= ~blocked[np.maximum(ids, 0)]
+        dense = np.full(n_items, np.nan)
+        np.fmax.at(dense, ids[keep], sims[keep] + 1.0)  # cosine in [-1, 1] -> positive
+        items, scores = top_n(dense, n, None)
+        if len(items) >= n or fetch >= n_items:
+            return items, scores
+        fetch = min(n_items, fetch * 2)
+
+
+def _embedding_sources(
+    user: UserState, models: CandidateModels, config: CandidateConfig, blocked: np.ndarray | None
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``ann`` (profile) and ``content`` (recent items' neighbours)."""
+    recent = models.side.vectors[user.recent[: config.content_recent]]
+    if len(models.side) > config.exact_scan_items:
+        return {
+            "ann": _nearest(models, user.profile[None, :], config.ann, blocked),
+            "content": _nearest(models, recent, config.content, blocked),
+        }
+    sims = models.side.vectors @ np.vstack([user.profile[None, :], recent]).T + 1.0
+    return {
+        "ann": top_n(sims[:, 0], config.ann, blocked),
+        "content": top_n(sims[:, 1:].max(axis=1), config.content, blocked),
+    }
 
 
 def source_lists(
@@ -131,9 +150,7 @@ def source_lists(
     out["trending"] = top_n(trend, config.trending, blocked)
     if user.is_cold:
         return out
-    out["ann"] = _nearest(models, user.profile[None, :], config.ann, blocked)
-    recent = user.recent[: config.content_recent]
-    out["content"] = _nearest(models, models.side.vectors[recent], config.content, blocked)
+    out.update(_embedding_sources(user, models, config, blocked))
     covis_items = user.items[::-1][: config.covis_recent]
     covis_weights = user.recency_weights()[::-1][: config.covis_recent]
     out["covis"] = top_n(models.covis.scores(covis_items, covis_weights), config.covis, blocked)

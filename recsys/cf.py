@@ -100,13 +100,19 @@ class ItemNeighbors:
         self, items: np.ndarray, weights: np.ndarray | None, target: int
     ) -> int | None:
         """The history item contributing most (and positively) to `target`'s score."""
+        return self.top_contributors(items, weights, np.array([target]))[0]
+
+    def top_contributors(
+        self, items: np.ndarray, weights: np.ndarray | None, targets: np.ndarray
+    ) -> list[int | None]:
+        """``top_contributor`` for many targets with one sparse slice."""
         items, w = _weights(items, weights)
-        if items.size == 0:
-            return None
-        column = self.matrix[items][:, [int(target)]].toarray().ravel()
-        contribution = w * column
-        best = int(np.argmax(contribution))
-        return int(items[best]) if contribution[best] > 0 else None
+        if items.size == 0 or len(targets) == 0:
+            return [None] * len(targets)
+        block = self.matrix[items][:, np.asarray(targets, dtype=np.int64)].toarray()
+        contribution = w[:, None] * block
+        best = contribution.argmax(axis=0)
+        return [int(items[b]) if contribution[b, col] > 0 else None for col, b in enumerate(best)]
 
     def neighbours(self, item: int, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(items int64, weights float32) of `item`'s k strongest neighbours, best first."""

@@ -18,14 +18,12 @@ import numpy as np
 import polars as pl
 
 from recsys.artifacts import load_manifest
-from recsys.config import RecsysConfig
 from recsys.encoder import Encoder, EncoderConfig, load_encoder
 from recsys.errors import ArtifactError, InvalidRequestError, NotFoundError
-from recsys.features import ItemSide, item_vectors
-from recsys.index import FaissIndex, IndexParams, VectorIndex, build_index
+from recsys.index import FaissIndex, IndexParams, VectorIndex
 from recsys.item_table import ItemTable
 from recsys.lexical import TitleLexicon
-from recsys.personalization import load_personalization
+from recsys.personalization import load_recommender
 from recsys.recommender import Recommender
 from recsys.service_types import RecommendationResult, SearchFilters, SearchResult
 
@@ -116,15 +114,9 @@ class Engine:
         vectors = np.load(directory / "vectors.npy").astype(np.float32)
         index = FaissIndex.load(directory / "index.faiss", IndexParams.from_dict(manifest.index))
         doc_kinds = documents["kind"].to_numpy()
-        info = manifest.personalization
-        if not info:
-            raise ArtifactError(f"{directory} has no personalization section; rebuild it")
-        side = ItemSide.from_catalog(
-            catalog, item_vectors(doc_items, doc_kinds, vectors, len(items))
+        recommender = load_recommender(
+            directory, manifest.personalization, items, doc_items, doc_kinds, vectors
         )
-        item_index = build_index(side.vectors, IndexParams(kind="auto"))
-        personal = load_personalization(directory, info, items, side, item_index)
-        rec_config = RecsysConfig.from_dict(info.get("config", {}), f"{directory} manifest")
         return cls(
             items,
             doc_items,
@@ -135,7 +127,7 @@ class Engine:
             manifest.version,
             manifest.to_dict(),
             options,
-            personal.recommender(items, rec_config),
+            recommender,
         )
 
     @property

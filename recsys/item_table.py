@@ -21,6 +21,7 @@ NO_YEAR = -1
 
 class ItemTable:
     def __init__(self, catalog: pl.DataFrame) -> None:
+        self.frame = catalog
         self._rows: list[dict[str, Any]] = catalog.to_dicts()
         self.ids: list[str] = [r["item_id"] for r in self._rows]
         self._position = {item_id: i for i, item_id in enumerate(self.ids)}

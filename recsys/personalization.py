@@ -26,8 +26,14 @@ from recsys.candidates import CandidateModels
 from recsys.cf import ItemNeighbors
 from recsys.config import RecsysConfig
 from recsys.errors import ArtifactError
-from recsys.features import RECOMMENDATION_FEATURES, SEARCH_FEATURES, SOURCES, ItemSide
-from recsys.index import VectorIndex
+from recsys.features import (
+    RECOMMENDATION_FEATURES,
+    SEARCH_FEATURES,
+    SOURCES,
+    ItemSide,
+    item_vectors,
+)
+from recsys.index import IndexParams, VectorIndex, build_index
 from recsys.interactions import InteractionLog
 from recsys.item_stats import ItemStats
 from recsys.item_table import ItemTable
@@ -112,6 +118,26 @@ def fit_personalization(
         "fit_s": round(time.perf_counter() - start, 2),
     }
     return Personalization(interactions, log_all, models, ranker, None, info, lists)
+
+
+def load_recommender(
+    directory: Path,
+    info: dict[str, Any],
+    items: ItemTable,
+    doc_items: np.ndarray,
+    doc_kinds: np.ndarray,
+    vectors: np.ndarray,
+) -> Recommender:
+    """The serving recommender of an artifact (item vectors from its document vectors)."""
+    if not info:
+        raise ArtifactError(f"{directory} has no personalization section; rebuild it")
+    catalog_side = ItemSide.from_catalog(
+        items.frame, item_vectors(doc_items, doc_kinds, vectors, len(items))
+    )
+    item_index = build_index(catalog_side.vectors, IndexParams(kind="auto"))
+    personal = load_personalization(directory, info, items, catalog_side, item_index)
+    config = RecsysConfig.from_dict(info.get("config", {}), f"{directory} manifest")
+    return personal.recommender(items, config)
 
 
 def load_personalization(

@@ -7,6 +7,7 @@ evaluated is what is served.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 
@@ -38,6 +39,7 @@ class RankedList:
     rows: np.ndarray  # row of each item in ``candidates`` / ``features``
     candidates: Candidates
     features: np.ndarray
+    timings_ms: dict[str, float]
 
 
 def rank_for_user(
@@ -47,13 +49,22 @@ def rank_for_user(
     ranker: Ranker,
     blocked: np.ndarray | None,
 ) -> RankedList:
+    t0 = time.perf_counter()
     candidates = generate(state, models, config, blocked)
+    t1 = time.perf_counter()
     features = recommendation_features(
         state, candidates.items, candidates.scores, candidates.ranks, models.side, models.stats
     )
+    t2 = time.perf_counter()
     scores = ranker.score(features)
     order = np.lexsort((candidates.merged_order().argsort(), -scores))
-    return RankedList(candidates.items[order], scores[order], order, candidates, features)
+    t3 = time.perf_counter()
+    timings = {
+        "candidates_ms": (t1 - t0) * 1000,
+        "features_ms": (t2 - t1) * 1000,
+        "rank_ms": (t3 - t2) * 1000,
+    }
+    return RankedList(candidates.items[order], scores[order], order, candidates, features, timings)
 
 
 class Recommender:
@@ -70,6 +81,7 @@ class Recommender:
         config: RecsysConfig,
         search_ranker: Ranker | None = None,
         as_of: int | None = None,
+        state_cache_size: int = 10_000,
     ) -> None:
         if default_ranker not in rankers:
             raise ValueError(f"default ranker {default_ranker!r} is not among {sorted(rankers)}")
@@ -82,16 +94,40 @@ class Recommender:
         self.search_ranker = search_ranker
         self.as_of = as_of if as_of is not None else log.end_time()
         self._users = log.user_index()
+        # states depend only on (user, snapshot): cache the recent ones
+        self._state = functools.lru_cache(maxsize=state_cache_size)(self._state_uncached)
 
-    def state(self, user_id: str | None) -> UserState | None:
-        """The user as of the snapshot, or None for a user with no history."""
+    def state(self, user_id: str | None, as_of: int | None = None) -> UserState | None:
+        """The user as of the snapshot (or an earlier ``as_of``), None without history."""
         user = self._users.get(user_id) if user_id is not None else None
         if user is None:
             return None
+        return self._state(user) if as_of is None else self._state_uncached(user, as_of)
+
+    def _state_uncached(self, user: int, as_of: int | None = None) -> UserState | None:
         state = user_state_from_log(
-            self.log, user, self.as_of, self.models.side, self.models.stats, self.config.features
+            self.log,
+            user,
+            self.as_of if as_of is None else as_of,
+            self.models.side,
+            self.models.stats,
+            self.config.features,
         )
         return None if state.is_cold else state
+
+    def candidate_features(
+        self, user_id: str, as_of: int | None = None, ranker: str | None = None
+    ) -> RankedList | None:
+        """What ``recommend`` computes for a user (their history blocked), optionally as of
+        an earlier time: the online side of the offline/online feature agreement."""
+        state = self.state(user_id, as_of)
+        if state is None:
+            return None
+        blocked = np.zeros(len(self.items), dtype=bool)
+        blocked[state.items] = True
+        return rank_for_user(
+            state, self.models, self.config.candidates, self._ranker(ranker), blocked
+        )
 
     def _ranker(self, name: str | None) -> Ranker:
         name = name or self.default_ranker
@@ -121,54 +157,63 @@ class Recommender:
             timings = {"total_ms": (time.perf_counter() - start) * 1000}
             return RecommendationResult(user_id, ranked, model_version, "popularity", True, timings)
         ranked_list = rank_for_user(state, self.models, self.config.candidates, chosen, blocked)
-        rank_ms = (time.perf_counter() - start) * 1000
-        out = []
-        for item, score, row in zip(
-            ranked_list.items[:k].tolist(),
-            ranked_list.scores[:k].tolist(),
-            ranked_list.rows[:k].tolist(),
-            strict=True,
-        ):
-            sources = ranked_list.candidates.source_names(row)
-            hit = self.items.hit(item, score, lang)
-            out.append(Recommendation(hit, self.reasons(state, item, sources), sources))
+        top = ranked_list.items[:k].tolist()
+        sources = [ranked_list.candidates.source_names(r) for r in ranked_list.rows[:k].tolist()]
+        reasons = self.reasons(state, top, sources)
+        out = [
+            Recommendation(self.items.hit(item, score, lang), item_reasons, item_sources)
+            for item, score, item_reasons, item_sources in zip(
+                top, ranked_list.scores[:k].tolist(), reasons, sources, strict=True
+            )
+        ]
         if len(out) < k:
             blocked[ranked_list.items] = True  # top up a list that narrow filters cut short
             out += popular_recommendations(
                 self.models, self.items, self.as_of, blocked, lang, k - len(out)
             )
-        timings = {"rank_ms": rank_ms, "total_ms": (time.perf_counter() - start) * 1000}
+        timings = {**ranked_list.timings_ms, "total_ms": (time.perf_counter() - start) * 1000}
         return RecommendationResult(user_id, out, model_version, chosen.name, False, timings)
 
     def _title(self, item: int) -> str:
         hit = self.items.hit(item, 0.0)
         return f"{hit.title} ({hit.year})" if hit.year else hit.title
 
-    def reasons(self, state: UserState, item: int, sources: list[str]) -> list[str]:
-        """A few words per reason, strongest first."""
+    def reasons(
+        self, state: UserState, items: list[int], sources: list[list[str]]
+    ) -> list[list[str]]:
+        """A few words per reason, strongest first, for each item."""
         models = self.models
+        targets = np.array(items, dtype=np.int64)
+        recent = state.items[::-1][: self.config.candidates.covis_recent]
+        covis = models.covis.top_contributors(recent, None, targets)
+        ease = models.ease.top_contributors(state.items, None, targets)
+        out = []
+        for item, item_sources, by_covis, by_ease in zip(items, sources, covis, ease, strict=True):
+            anchor = by_covis if "covis" in item_sources else None
+            if anchor is None and "ease" in item_sources:
+                anchor = by_ease
+            out.append(self._reasons(state, item, item_sources, anchor))
+        return out
+
+    def _reasons(
+        self, state: UserState, item: int, sources: list[str], anchor: int | None
+    ) -> list[str]:
+        side = self.models.side
         out: list[str] = []
-        anchor = None
-        if "covis" in sources:
-            recent = state.items[::-1][: self.config.candidates.covis_recent]
-            anchor = models.covis.top_contributor(recent, None, item)
-        if anchor is None and "ease" in sources:
-            anchor = models.ease.top_contributor(state.items, None, item)
         if anchor is not None:
-            out.append(f"because you watched {self._title(int(anchor))}")
+            out.append(f"because you watched {self._title(anchor)}")
         elif "content" in sources and len(state.recent):
-            sims = models.side.vectors[state.recent] @ models.side.vectors[item]
+            sims = side.vectors[state.recent] @ side.vectors[item]
             out.append(f"similar to {self._title(int(state.recent[int(sims.argmax())]))}")
         if "ann" in sources:
-            genres = models.side.genres[item] * state.genre_affinity
-            if genres.max() > 0:
-                genre = models.side.genre_names[int(genres.argmax())]
-                out.append(f"matches your taste for {genre}")
+            genres = side.genres[item] * state.genre_affinity
+            if genres.max(initial=0.0) > 0:
+                out.append(f"matches your taste for {side.genre_names[int(genres.argmax())]}")
             else:
                 out.append("matches your taste")
-        lang = int(models.side.language[item])
+        lang = int(side.language[item])
         if lang >= 0 and state.language_affinity[lang] >= 0.2:
-            code = models.side.languages[lang]
+            code = side.languages[lang]
             if code != "en":
                 out.append(f"in {LANGUAGE_NAMES.get(code, code)}, which you watch often")
         if "trending" in sources:
