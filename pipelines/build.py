@@ -50,6 +50,7 @@ class BuildOptions:
     limit_items: int | None = None  # build on the first N items (smoke builds)
     config: RecsysConfig = field(default_factory=RecsysConfig.load)
     train_search_ranker: bool = True
+    cache_dir: Path | None = None  # embedding cache; default <out>/.cache/embeddings
 
 
 def input_checksums(data_dir: Path) -> dict[str, str]:
@@ -87,7 +88,7 @@ def build(
     encoder = encoder or load_encoder(options.encoder, device=options.device)
     timings["encoder_load_s"] = time.perf_counter() - start
     start = time.perf_counter()
-    cache_dir = out_dir / CACHE_SUBDIR if options.use_cache else None
+    cache_dir = (options.cache_dir or out_dir / CACHE_SUBDIR) if options.use_cache else None
     vectors, embed_stats = embed_texts(
         documents["text"].to_list(), encoder, cache_dir, options.batch_size, options.progress
     )

@@ -56,6 +56,9 @@ def build(
     batch_size: Annotated[int, typer.Option(min=1, max=4096)] = 64,
     limit_items: Annotated[int | None, typer.Option(min=1, help="only the first N items")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="skip the embedding cache")] = False,
+    cache_dir: Annotated[
+        Path | None, typer.Option(help="embedding cache (default OUT/.cache/embeddings)")
+    ] = None,
     config: Annotated[
         Path | None, typer.Option(help="model config TOML (default config/recsys.toml)")
     ] = None,
@@ -89,6 +92,7 @@ def build(
         limit_items=limit_items,
         config=model_config,
         train_search_ranker=not no_search_ranker,
+        cache_dir=cache_dir,
     )
     try:
         final = run_build(data, out, options)
@@ -149,7 +153,9 @@ def evaluate(
 
 
 def _print_table(results: dict[str, Any]) -> None:
-    typer.echo(f"{'model':20s} {'NDCG@10':>8s} {'R@10':>7s} {'R@50':>7s} {'MRR':>7s} {'cov@10':>7s}")
+    typer.echo(
+        f"{'model':20s} {'NDCG@10':>8s} {'R@10':>7s} {'R@50':>7s} {'MRR':>7s} {'cov@10':>7s}"
+    )
     for name, entry in results["models"].items():
         m = entry["metrics"]
         typer.echo(
