@@ -71,10 +71,9 @@ def build(
     _setup_logging(verbose)
     from pipelines.build import BuildOptions
     from pipelines.build import build as run_build
+    from recsys.config import RecsysConfig
     from recsys.encoder import EncoderConfig
     from recsys.index import IndexParams
-
-    from recsys.config import RecsysConfig
 
     if index not in {"auto", "flat", "ivf", "hnsw"}:
         _fail(ValueError(f"--index must be auto, flat, ivf or hnsw, not {index!r}"))
@@ -159,8 +158,8 @@ def _print_table(results: dict[str, Any]) -> None:
     for name, entry in results["models"].items():
         m = entry["metrics"]
         typer.echo(
-            f"{name:20s} {m['ndcg@10']['mean']:8.4f} {m['recall@10']['mean']:7.4f} "
-            f"{m['recall@50']['mean']:7.4f} {m['mrr']['mean']:7.4f} {entry['coverage@10']:7.3f}"
+            f"{name:20s} {m['ndcg@10']['mean']:8.4f} {m['recall@10']['mean']:8.4f} "
+            f"{m['recall@50']['mean']:8.4f} {m['mrr']['mean']:8.4f} {entry['coverage@10']:8.3f}"
         )
 
 
