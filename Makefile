@@ -12,7 +12,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install serve build test test-fast lint bench clean
+.PHONY: install serve build test test-fast lint bench evaluate clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,10 @@ lint: $(STAMP)
 bench: $(STAMP) $(ARTIFACTS)/current
 	$(BIN)/python -m bench.search_quality --artifacts $(ARTIFACTS)
 	$(BIN)/python -m bench.search_latency --artifacts $(ARTIFACTS)
+	$(BIN)/python -m bench.recommend_latency --artifacts $(ARTIFACTS)
+
+evaluate: $(STAMP) $(ARTIFACTS)/current
+	$(BIN)/recsys evaluate --artifacts $(ARTIFACTS)
 
 clean:
 	rm -rf $(VENV) $(ARTIFACTS) .pytest_cache .mypy_cache .ruff_cache

@@ -128,6 +128,9 @@ def evaluate(
     models: Annotated[
         str | None, typer.Option(help="comma-separated subset, e.g. popularity,ease,lightgbm")
     ] = None,
+    search: Annotated[
+        bool, typer.Option("--search/--no-search", help="also evaluate personal search")
+    ] = True,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Offline evaluation: temporal leave-last-N-out, every model side by side."""
@@ -143,10 +146,13 @@ def evaluate(
             out,
             n_test=n_test,
             models=tuple(m.strip() for m in models.split(",")) if models else None,
+            search=search,
         )
     except (RecsysError, FileNotFoundError, ValueError) as exc:
         _fail(exc)
     _print_table(results)
+    for name, values in results.get("search", {}).items():
+        typer.echo(f"search {name}: {values}")
     for name, path in paths.items():
         typer.echo(f"{name}: {path}")
 

@@ -187,7 +187,8 @@ def render_markdown(results: Mapping[str, Any]) -> str:
         table = {k: v if isinstance(v, Mapping) else {"value": v} for k, v in search.items()}
         columns = list(dict.fromkeys(k for row in table.values() for k in row))
         rows = [[str(n), *(_fmt_scalar(r.get(c)) for c in columns)] for n, r in table.items()]
-        lines += ["## Hyper-parameter search", "", *_table(["", *columns], rows), ""]
+        title = "## Personal search (rank of the consumed item among the top 50 results)"
+        lines += [title, "", *_table(["", *columns], rows), ""]
 
     notes = results.get("notes") or []
     if notes:

@@ -1,0 +1,119 @@
+"""Recommendation latency: in-process stages and end-to-end /v1/recommendations over HTTP.
+
+    python -m bench.recommend_latency --artifacts artifacts [--skip-http]
+
+In process, every known user is asked once with a cold user-state cache (the first request
+of a user after a restart), then once more (state cached); the stages are the ones
+``Engine.recommend`` reports: candidates (all six sources), features (the shared feature
+module over ~250 candidates) and rank (LightGBM predict and sort). Cold-start users
+(unknown ids) are measured separately. Over HTTP: a uvicorn server on the same artifact,
+sequential requests cycling over the known users, then 8 concurrent clients.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.common import RESULTS_DIR, artifact_info, run_header, write_json
+from bench.search_latency import CONCURRENCY, HOST, free_port, start_server, summarize, wait_ready
+from recsys.engine import Engine
+
+K = 10
+
+
+def bench_in_process(engine: Engine, users: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for label in ("first_request_per_user", "repeat_request_per_user"):
+        wall: list[float] = []
+        stages: dict[str, list[float]] = {}
+        for user in users:
+            started = time.perf_counter()
+            result = engine.recommend(user, k=K)
+            wall.append((time.perf_counter() - started) * 1000.0)
+            for stage, value in result.timings_ms.items():
+                stages.setdefault(stage, []).append(value)
+        out[label] = {
+            "requests": len(users),
+            "latency_ms": summarize(wall),
+            "stages_ms": {stage: summarize(values, full=False) for stage, values in stages.items()},
+        }
+    cold = []
+    for i in range(300):
+        started = time.perf_counter()
+        engine.recommend(f"new-user-{i}", k=K)
+        cold.append((time.perf_counter() - started) * 1000.0)
+    out["cold_start_users"] = {"requests": len(cold), "latency_ms": summarize(cold)}
+    return out
+
+
+def _get(client: httpx.Client, user: str) -> tuple[float, int]:
+    started = time.perf_counter()
+    response = client.get("/v1/recommendations", params={"user_id": user, "k": K})
+    return (time.perf_counter() - started) * 1000.0, response.status_code
+
+
+def _run(client: httpx.Client, users: list[str], workers: int) -> dict[str, Any]:
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = list(pool.map(lambda user: _get(client, user), users))
+    elapsed = time.perf_counter() - started
+    ok = [ms for ms, status in results if status == 200]
+    return {
+        "concurrency": workers,
+        "requests": len(results),
+        "errors": len(results) - len(ok),
+        "throughput_rps": round(len(results) / elapsed, 2),
+        "latency_ms": summarize(ok) if ok else {},
+    }
+
+
+def bench_http(artifacts: Path, users: list[str]) -> dict[str, Any]:
+    port = free_port()
+    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
+    started = time.perf_counter()
+    server = start_server(artifacts, port, 4096)
+    try:
+        with httpx.Client(base_url=f"http://{HOST}:{port}", limits=limits, timeout=60) as client:
+            startup_s = wait_ready(client, server, started)
+            first = _run(client, users, 1)  # every user's first request after start
+            again = _run(client, users, 1)
+            concurrent = _run(client, users, CONCURRENCY)
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+    return {
+        "startup_s": round(startup_s, 2),
+        "sequential_first_request": first,
+        "sequential_repeat": again,
+        "concurrent": concurrent,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--artifacts", type=Path, required=True)
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR / "recommend_latency.json")
+    parser.add_argument("--skip-http", action="store_true")
+    args = parser.parse_args(argv)
+    engine = Engine.load(args.artifacts)
+    assert engine.recommender is not None
+    warmup, *users = engine.recommender.log.users
+    engine.recommend(warmup, k=K)  # warm up the LightGBM predictor; not measured
+    payload: dict[str, Any] = {**run_header(), "artifact": artifact_info(engine.manifest)}
+    payload["in_process"] = bench_in_process(engine, users)
+    if not args.skip_http:
+        payload["http"] = bench_http(args.artifacts, users)
+    write_json(args.out, payload)
+    print(json.dumps({k: v for k, v in payload.items() if k in ("in_process", "http")}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
