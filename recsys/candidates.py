@@ -86,10 +86,10 @@ def top_n(scores: np.ndarray, n: int, blocked: np.ndarray | None) -> tuple[np.nd
     if not len(positive) or n <= 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0)
     if len(positive) > n:
-        part = np.argpartition(-usable[positive], n - 1)[:n]
-        positive = positive[part]
+        nth = -np.partition(-usable[positive], n - 1)[n - 1]
+        positive = positive[usable[positive] >= nth]  # everything tied at the cut stays in
     order = np.lexsort((positive, -usable[positive]))
-    chosen = positive[order]
+    chosen = positive[order][:n]
     return chosen, usable[chosen]
 
 

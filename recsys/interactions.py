@@ -149,7 +149,7 @@ class InteractionLog:
         first = (
             consumed.sort("ts", "item_id")
             .group_by("user_id", "item_id", maintain_order=True)
-            .agg(pl.col("ts").first(), pl.col("value").drop_nulls().last())
+            .agg(pl.col("ts").first(), pl.col("value").first())  # as known at that time
             .sort("user_id", "ts", "item_id")
         )
         users, user_idx = np.unique(first["user_id"].to_numpy().astype(str), return_inverse=True)
