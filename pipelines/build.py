@@ -22,7 +22,7 @@ from recsys.artifacts import Manifest, code_version, publish, sha256_file
 from recsys.catalog import validate_catalog
 from recsys.config import RecsysConfig
 from recsys.documents import build_documents
-from recsys.embeddings import embed_texts
+from recsys.embeddings import STORED_DTYPE, as_stored, embed_texts
 from recsys.encoder import Encoder, EncoderConfig, load_encoder
 from recsys.engine import Engine, EngineOptions
 from recsys.errors import InputDataError
@@ -105,7 +105,10 @@ def build(
     items = ItemTable(catalog)
     doc_items = items.positions(documents["item_id"].to_list())
     doc_kinds = documents["kind"].to_numpy()
-    side = ItemSide.from_catalog(catalog, item_vectors(doc_items, doc_kinds, vectors, len(items)))
+    # the engine serves float16-stored vectors: train on exactly those values, so build-time
+    # features equal served features bit for bit
+    served = as_stored(vectors)
+    side = ItemSide.from_catalog(catalog, item_vectors(doc_items, doc_kinds, served, len(items)))
     item_index = build_index(side.vectors, IndexParams(kind="auto"))
     personal = fit_personalization(interactions, items, side, item_index, options.config)
     timings["personalization_s"] = time.perf_counter() - start
@@ -115,7 +118,7 @@ def build(
             items,
             doc_items,
             doc_kinds,
-            vectors.astype(np.float32),
+            served,
             index,
             encoder,
             "build",
@@ -133,7 +136,7 @@ def build(
     def write(tmp: Path) -> Manifest:
         catalog.write_parquet(tmp / "catalog.parquet")
         documents.write_parquet(tmp / "documents.parquet")
-        np.save(tmp / "vectors.npy", vectors.astype(np.float16))
+        np.save(tmp / "vectors.npy", vectors.astype(STORED_DTYPE))
         index.save(tmp / "index.faiss")
         personalization = personal.save(tmp)
         return Manifest(

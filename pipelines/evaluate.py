@@ -148,8 +148,8 @@ def evaluate(
     # the same, restricted to items someone consumed in training (most of the catalog's
     # Netflix-only titles never are, and pure content similarity favours them)
     watched = train_counts > 0
-    scorers["embedding_watched"] = lambda: lambda _u, s: np.where(
-        watched, side.vectors @ s.profile, np.nan
+    scorers["embedding_watched"] = lambda: (
+        lambda _u, s: np.where(watched, side.vectors @ s.profile, np.nan)
     )
 
     ranked: dict[str, np.ndarray] = {}

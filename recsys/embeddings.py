@@ -182,3 +182,11 @@ def embed_texts(
             cache.save()
     stats = EmbeddingStats(len(texts), len(texts) - len(missing), distinct, len(missing) - distinct)
     return vectors, stats
+
+
+STORED_DTYPE = np.float16  # vectors.npy precision in an artifact
+
+
+def as_stored(vectors: np.ndarray) -> np.ndarray:
+    """The float32 values the engine will read back from an artifact's vectors.npy."""
+    return vectors.astype(STORED_DTYPE).astype(np.float32)

@@ -1,0 +1,181 @@
+"""The HTTP API over a real engine: an artifact built from the fixture data plus the
+structured ratings of tests/personalization_data.py (HashingEncoder, small config)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.settings import Settings
+from pipelines.build import BuildOptions, build
+from recsys.encoder import HashingEncoder
+from recsys.engine import Engine
+from recsys.features import SOURCES
+from tests.personalization_data import FIXTURE_DATA, small_config, write_ratings
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+MakeClient = Callable[..., TestClient]
+PATH = "/v1/recommendations"
+RESPONSE_KEYS = {"request_id", "user_id", "model_version", "ranker", "cold_start", "items"}
+ITEM_KEYS = {
+    "item_id",
+    "title",
+    "score",
+    "reasons",
+    "sources",
+    "original_title",
+    "year",
+    "type",
+    "genres",
+    "description",
+    "lang",
+}
+
+
+@dataclass(frozen=True)
+class Artifact:
+    directory: Path
+    facts: dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def artifact(tmp_path_factory: pytest.TempPathFactory) -> Artifact:
+    base = tmp_path_factory.mktemp("api-real-engine")
+    data_dir = base / "data"
+    shutil.copytree(FIXTURE_DATA, data_dir)
+    facts = write_ratings(data_dir)
+    options = BuildOptions(progress=False, config=small_config())
+    directory = build(data_dir, base / "artifacts", options, encoder=HashingEncoder())
+    return Artifact(directory, facts)
+
+
+@pytest.fixture
+def client(make_client: MakeClient, artifact: Artifact) -> TestClient:
+    def load(_settings: Settings) -> Engine:
+        return Engine.load(artifact.directory, encoder=HashingEncoder())
+
+    return make_client(loader=load)
+
+
+def _ids(body: dict[str, Any]) -> list[str]:
+    return [item["item_id"] for item in body["items"]]
+
+
+def _check_shape(body: dict[str, Any], artifact: Artifact) -> None:
+    assert set(body) == RESPONSE_KEYS
+    assert re.fullmatch(r"[0-9a-f]{32}", body["request_id"])
+    assert body["model_version"] == artifact.directory.name
+    for item in body["items"]:
+        assert set(item) == ITEM_KEYS
+        assert isinstance(item["score"], float)
+        assert item["reasons"] and all(isinstance(r, str) and r for r in item["reasons"])
+        assert item["sources"] and all(isinstance(s, str) for s in item["sources"])
+        assert item["type"] in {"movie", "tv_show"}
+        assert isinstance(item["genres"], list)
+
+
+def test_ready_with_personalization(client: TestClient, artifact: Artifact) -> None:
+    r = client.get("/readyz")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["status"] == "ready"
+    assert body["model_version"] == artifact.directory.name
+    assert body["default_ranker"] == "lightgbm"
+    assert body["search_ranker"] is True
+    assert body["users"] == len(artifact.facts["ratings"])
+
+
+def test_known_user(client: TestClient, artifact: Artifact) -> None:
+    user = artifact.facts["known_user"]
+    r = client.get(PATH, params={"user_id": user, "k": 5})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    _check_shape(body, artifact)
+    assert r.headers["X-Request-ID"] == body["request_id"]
+    assert body["user_id"] == user
+    assert body["cold_start"] is False
+    assert body["ranker"] == "lightgbm"
+    assert len(body["items"]) == 5
+    assert not set(_ids(body)) & set(artifact.facts["known_history"])
+    for item in body["items"]:
+        assert set(item["sources"]) <= set(SOURCES)
+    # taste: the three group-a movies the user has not seen are in the top 5
+    unseen_a = set(artifact.facts["group_a"]) - set(artifact.facts["known_history"])
+    assert len(unseen_a) == 3 and unseen_a <= set(_ids(body))
+
+
+def test_known_user_include_seen(client: TestClient, artifact: Artifact) -> None:
+    user = artifact.facts["known_user"]
+    seen = set(artifact.facts["known_history"])
+    unseen = client.get(PATH, params={"user_id": user, "k": 100}).json()
+    assert not seen & set(_ids(unseen))
+    r = client.get(PATH, params={"user_id": user, "k": 100, "include_seen": "true"})
+    assert r.status_code == 200, r.text
+    assert seen <= set(_ids(r.json()))
+    assert len(r.json()["items"]) == len(unseen["items"]) + len(seen)
+
+
+def test_unknown_user(client: TestClient, artifact: Artifact) -> None:
+    r = client.get(PATH, params={"user_id": "someone-new", "k": 4})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    _check_shape(body, artifact)
+    assert body["user_id"] == "someone-new"
+    assert body["cold_start"] is True
+    assert body["ranker"] == "popularity"
+    assert len(body["items"]) == 4
+    scores = [item["score"] for item in body["items"]]
+    assert scores == sorted(scores, reverse=True)
+    assert all(item["sources"] == ["popular"] for item in body["items"])
+
+
+def test_unknown_user_with_filters_and_lang(client: TestClient, artifact: Artifact) -> None:
+    params = {"user_id": "someone-new", "k": 3, "type": "movie", "genre": "Drama", "lang": "fr"}
+    r = client.get(PATH, params=params)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    _check_shape(body, artifact)
+    for item in body["items"]:
+        assert item["type"] == "movie"
+        assert "drama" in {g.casefold() for g in item["genres"]}
+    first = body["items"][0]
+    assert first["item_id"] == "29"  # The City of Lost Children, originally in French
+    assert first["lang"] == "fr"
+    assert first["title"] == "La Cité des enfants perdus"
+    assert any("French" in reason for reason in first["reasons"])
+
+
+def test_contradictory_filters_are_400(client: TestClient) -> None:
+    r = client.get(PATH, params={"user_id": "1", "year_min": 2000, "year_max": 1990})
+    assert r.status_code == 400
+    assert r.json()["error"]["code"] == "invalid_request"
+
+
+@pytest.mark.parametrize("user_id", [None, "1", "100", "someone-new"])
+def test_search(client: TestClient, artifact: Artifact, user_id: str | None) -> None:
+    params: dict[str, Any] = {"q": "Fight Club", "k": 5}
+    if user_id is not None:
+        params["user_id"] = user_id
+    r = client.get("/v1/search", params=params)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert set(body) == {"request_id", "query", "model_version", "items"}
+    assert body["query"] == "Fight Club"
+    assert body["model_version"] == artifact.directory.name
+    assert len(body["items"]) == 5
+    assert body["items"][0]["item_id"] == "2959"  # the exact title, not watched by these
+
+
+def test_search_title_fragment_for_a_known_user(client: TestClient) -> None:
+    r = client.get("/v1/search", params={"q": "Lost Children", "user_id": "1", "k": 5})
+    assert r.status_code == 200, r.text
+    assert "29" in [item["item_id"] for item in r.json()["items"]]
