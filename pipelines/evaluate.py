@@ -40,12 +40,18 @@ from recsys.candidates import top_n
 from recsys.cf import fit_als, fit_ease, fit_item_knn, interaction_matrix
 from recsys.config import RecsysConfig
 from recsys.evaluation import catalog_coverage, paired_difference, per_user_metrics, summarize
-from recsys.features import ItemSide, UserState, item_vectors, user_state_from_log
+from recsys.features import (
+    QUERY_FEATURES,
+    ItemSide,
+    UserState,
+    item_vectors,
+    user_state_from_log,
+)
 from recsys.index import IndexParams, build_index
 from recsys.interactions import InteractionLog, leave_last_n, read_movielens_interactions
 from recsys.item_stats import ItemStats
 from recsys.ranking import NoOpRanker, Ranker
-from recsys.recommender import rank_for_user
+from recsys.recommender import personal_search_order, rank_for_user
 from recsys.training import (
     TrainingLists,
     fit_candidate_models,
@@ -258,11 +264,13 @@ def evaluate(
 
 
 def _list_metrics(lists: TrainingLists, scores: np.ndarray) -> dict[str, float]:
-    """MRR and NDCG@10 of the (single) positive per list under the given scores."""
+    """MRR and NDCG@10 of the (single) positive per list, ordered as the engine orders
+    personal search results (``personal_search_order``)."""
     starts = np.concatenate([[0], np.cumsum(lists.groups)])
+    query = [lists.feature_names.index(f) for f in QUERY_FEATURES]
     rr, ndcg = [], []
     for start, stop in zip(starts[:-1], starts[1:], strict=True):
-        order = np.lexsort((lists.features[start:stop, -1], -scores[start:stop]))
+        order = personal_search_order(lists.features[start:stop][:, query], scores[start:stop])
         rank = int(np.flatnonzero(lists.labels[start:stop][order] > 0)[0]) + 1
         rr.append(1.0 / rank)
         ndcg.append(1.0 / np.log2(rank + 1) if rank <= 10 else 0.0)

@@ -22,9 +22,9 @@ from recsys.encoder import Encoder, EncoderConfig, load_encoder
 from recsys.errors import ArtifactError, InvalidRequestError, NotFoundError
 from recsys.index import FaissIndex, IndexParams, VectorIndex
 from recsys.item_table import ItemTable
-from recsys.lexical import EXACT_BONUS, TitleLexicon
+from recsys.lexical import TitleLexicon
 from recsys.personalization import load_recommender
-from recsys.recommender import Recommender
+from recsys.recommender import Recommender, personal_search_order
 from recsys.service_types import RecommendationResult, SearchFilters, SearchResult
 
 
@@ -253,9 +253,7 @@ class Engine:
             t2 = time.perf_counter()
             personal_scores = self.recommender.rerank_search(user_id, items, query_scores)
             if personal_scores is not None:
-                # an exact title match stays above everything taste could prefer
-                exact = query_scores[:, 1] >= EXACT_BONUS
-                order = np.lexsort((query_scores[:, 2], -personal_scores, ~exact))
+                order = personal_search_order(query_scores, personal_scores)
                 items, scores = items[order], personal_scores[order]
                 timings["rerank_ms"] = (time.perf_counter() - t2) * 1000
         hits = [

@@ -26,6 +26,7 @@ from recsys.features import (
 )
 from recsys.interactions import InteractionLog
 from recsys.item_table import ItemTable
+from recsys.lexical import EXACT_BONUS
 from recsys.ranking import Ranker
 from recsys.service_types import Recommendation, RecommendationResult, SearchFilters
 
@@ -65,6 +66,13 @@ def rank_for_user(
         "rank_ms": (t3 - t2) * 1000,
     }
     return RankedList(candidates.items[order], scores[order], order, candidates, features, timings)
+
+
+def personal_search_order(query_scores: np.ndarray, personal_scores: np.ndarray) -> np.ndarray:
+    """Order of search results under a personal ranker: exact title matches first (taste
+    never buries the title the user typed), then the personal score, then the query rank."""
+    exact = query_scores[:, 1] >= EXACT_BONUS
+    return np.lexsort((query_scores[:, 2], -personal_scores, ~exact))
 
 
 class Recommender:
