@@ -22,13 +22,14 @@ import time
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import Path, Query, Request
 from pydantic import AfterValidator
 
 from api.errors import ApiError
 from api.metrics import Metrics
+from api.settings import Settings
 from recsys.errors import InvalidRequestError, RecsysError
 from recsys.service_types import SearchFilters, SearchService
 
@@ -282,3 +283,13 @@ def check_filters(filters: SearchFilters) -> SearchFilters | None:
             f"year_min ({filters.year_min}) must not be greater than year_max ({filters.year_max})"
         )
     return None if filters.is_empty() else filters
+
+
+def k_query(settings: Settings) -> Any:
+    """The ``k`` parameter of every list route: 1..``max_k`` results."""
+    return Query(
+        ge=1,
+        le=settings.max_k,
+        description=f"Number of results, 1..{settings.max_k}.",
+        examples=[10],
+    )

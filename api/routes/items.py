@@ -6,12 +6,12 @@
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 
-from api.deps import ItemIdPath, LangQuery, check_filters, get_engine, get_filters
+from api.deps import ItemIdPath, LangQuery, check_filters, get_engine, get_filters, k_query
 from api.metrics import RequestLog
 from api.routes.search import respond
-from api.routes.serving import log_served, request_id_of
+from api.routes.serving import log_served, request_id_of, served_record
 from api.schemas import ItemResponse, SearchResponse, error_responses, to_jsonable
 from api.settings import Settings
 from recsys.service_types import SearchFilters, SearchService
@@ -40,14 +40,16 @@ def build_router(settings: Settings, request_log: RequestLog | None) -> APIRoute
         response = ItemResponse.model_validate(metadata)
         log_served(
             request_log,
-            request_id=request_id_of(request),
-            route="item",
-            started=started,
-            model_version=str(engine.model_version),
-            item_ids=[response.item_id],
-            scores=None,
-            params={"lang": lang},
-            item_id=item_id,
+            served_record(
+                request_id=request_id_of(request),
+                route="item",
+                started=started,
+                model_version=str(engine.model_version),
+                item_ids=[response.item_id],
+                scores=None,
+                params={"lang": lang},
+                item_id=item_id,
+            ),
         )
         return response
 
@@ -62,15 +64,7 @@ def build_router(settings: Settings, request_log: RequestLog | None) -> APIRoute
         engine: Annotated[SearchService, Depends(get_engine)],
         item_id: ItemIdPath,
         filters: Annotated[SearchFilters, Depends(get_filters)],
-        k: Annotated[
-            int,
-            Query(
-                ge=1,
-                le=settings.max_k,
-                description=f"Number of results, 1..{settings.max_k}.",
-                examples=[10],
-            ),
-        ] = settings.default_k,
+        k: Annotated[int, k_query(settings)] = settings.default_k,
         lang: LangQuery = None,
     ) -> SearchResponse:
         started = time.perf_counter()

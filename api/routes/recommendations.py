@@ -27,9 +27,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from api.deps import LangQuery, RequiredUserIdQuery, check_filters, get_engine, get_filters
+from api.deps import LangQuery, RequiredUserIdQuery, check_filters, get_engine, get_filters, k_query
 from api.metrics import RequestLog
-from api.routes.serving import log_served, request_id_of
+from api.routes.serving import log_served, request_id_of, served_record
 from api.schemas import RecommendationResponse, error_responses
 from api.settings import Settings
 from recsys.service_types import SearchFilters, SearchService
@@ -49,15 +49,7 @@ def build_router(settings: Settings, request_log: RequestLog | None) -> APIRoute
         engine: Annotated[SearchService, Depends(get_engine)],
         user_id: RequiredUserIdQuery,
         filters: Annotated[SearchFilters, Depends(get_filters)],
-        k: Annotated[
-            int,
-            Query(
-                ge=1,
-                le=settings.max_k,
-                description=f"Number of results, 1..{settings.max_k}.",
-                examples=[10],
-            ),
-        ] = settings.default_k,
+        k: Annotated[int, k_query(settings)] = settings.default_k,
         include_seen: Annotated[
             bool,
             Query(
@@ -83,15 +75,17 @@ def build_router(settings: Settings, request_log: RequestLog | None) -> APIRoute
         response.items = response.items[:k]
         log_served(
             request_log,
-            request_id=request_id,
-            route="recommendations",
-            started=started,
-            model_version=response.model_version,
-            item_ids=[item.item_id for item in response.items],
-            scores=[item.score for item in response.items],
-            params={"k": k, "lang": lang, **asdict(filters), "include_seen": include_seen},
-            user_id=user_id,
-            timings_ms=dict(result.timings_ms),
+            served_record(
+                request_id=request_id,
+                route="recommendations",
+                started=started,
+                model_version=response.model_version,
+                item_ids=[item.item_id for item in response.items],
+                scores=[item.score for item in response.items],
+                params={"k": k, "lang": lang, **asdict(filters), "include_seen": include_seen},
+                user_id=user_id,
+                timings_ms=dict(result.timings_ms),
+            ),
         )
         return response
 

@@ -16,10 +16,11 @@ from api.deps import (
     check_filters,
     get_engine,
     get_filters,
+    k_query,
     make_query_validator,
 )
 from api.metrics import RequestLog
-from api.routes.serving import log_served, request_id_of
+from api.routes.serving import log_served, request_id_of, served_record
 from api.schemas import SearchResponse, error_responses
 from api.settings import Settings
 from recsys.service_types import SearchFilters, SearchResult, SearchService
@@ -46,17 +47,19 @@ def respond(
     response.query = query if query is not None else (item_id or result.query)
     log_served(
         request_log,
-        request_id=request_id,
-        route=route,
-        started=started,
-        model_version=response.model_version,
-        item_ids=[hit.item_id for hit in response.items],
-        scores=[hit.score for hit in response.items],
-        params={"k": k, "lang": lang, **asdict(filters)},
-        query=query,
-        item_id=item_id,
-        user_id=user_id,
-        timings_ms=dict(result.timings_ms),
+        served_record(
+            request_id=request_id,
+            route=route,
+            started=started,
+            model_version=response.model_version,
+            item_ids=[hit.item_id for hit in response.items],
+            scores=[hit.score for hit in response.items],
+            params={"k": k, "lang": lang, **asdict(filters)},
+            query=query,
+            item_id=item_id,
+            user_id=user_id,
+            timings_ms=dict(result.timings_ms),
+        ),
     )
     return response
 
@@ -87,15 +90,7 @@ def build_router(settings: Settings, request_log: RequestLog | None) -> APIRoute
             AfterValidator(make_query_validator(settings.max_query_chars)),
         ],
         filters: Annotated[SearchFilters, Depends(get_filters)],
-        k: Annotated[
-            int,
-            Query(
-                ge=1,
-                le=settings.max_k,
-                description=f"Number of results, 1..{settings.max_k}.",
-                examples=[10],
-            ),
-        ] = settings.default_k,
+        k: Annotated[int, k_query(settings)] = settings.default_k,
         lang: LangQuery = None,
         user_id: UserIdQuery = None,
     ) -> SearchResponse:

@@ -49,36 +49,7 @@ def served_record(
     return record
 
 
-def log_served(
-    request_log: RequestLog | None,
-    *,
-    request_id: str,
-    route: str,
-    started: float,
-    model_version: str,
-    item_ids: list[str],
-    scores: list[float] | None,
-    params: dict[str, Any],
-    query: str | None = None,
-    item_id: str | None = None,
-    user_id: str | None = None,
-    timings_ms: dict[str, float] | None = None,
-) -> None:
-    """Append :func:`served_record` to the request log, if there is one (never raises)."""
-    if request_log is None:
-        return
-    request_log.write(
-        served_record(
-            request_id=request_id,
-            route=route,
-            started=started,
-            model_version=model_version,
-            item_ids=item_ids,
-            scores=scores,
-            params=params,
-            query=query,
-            item_id=item_id,
-            user_id=user_id,
-            timings_ms=timings_ms,
-        )
-    )
+def log_served(request_log: RequestLog | None, record: dict[str, Any]) -> None:
+    """Append a :func:`served_record` to the request log, if there is one."""
+    if request_log is not None:
+        request_log.write(record)
