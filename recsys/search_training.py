@@ -19,7 +19,7 @@ from recsys.config import RecsysConfig
 from recsys.features import SEARCH_FEATURES, ItemSide, search_features, user_state_from_log
 from recsys.interactions import Split
 from recsys.item_stats import ItemStats
-from recsys.training import TrainingLists
+from recsys.training import ListBuilder, TrainingLists
 
 
 class Retriever(Protocol):
@@ -78,7 +78,8 @@ def search_lists(
     rng = np.random.default_rng(settings.seed)
     rows = catalog.select("title", "original_title", "localizations", "genres", "keywords")
     meta = rows.to_dicts()
-    blocks, labels, users, items, as_of, groups, kinds = [], [], [], [], [], [], []
+    lists = ListBuilder(SEARCH_FEATURES)
+    kinds: list[str] = []
     total = 0
     for u in split.evaluated_users().tolist():
         cutoff = int(split.cutoffs[u])
@@ -94,22 +95,7 @@ def search_lists(
                 label = (found == target).astype(np.float64)
                 if not label.any():
                     continue
-                blocks.append(search_features(state, found, query_scores, side, stats))
-                labels.append(label)
-                users.append(np.full(len(found), u))
-                items.append(found)
-                as_of.append(np.full(len(found), cutoff))
-                groups.append(len(found))
+                features = search_features(state, found, query_scores, side, stats)
+                lists.add(features, label, u, found, cutoff)
                 kinds.append(kind)
-    width = len(SEARCH_FEATURES)
-    lists = TrainingLists(
-        np.vstack(blocks) if blocks else np.zeros((0, width)),
-        np.concatenate(labels) if labels else np.zeros(0),
-        np.array(groups, dtype=np.int64),
-        np.concatenate(users) if users else np.zeros(0, np.int64),
-        np.concatenate(items) if items else np.zeros(0, np.int64),
-        np.concatenate(as_of) if as_of else np.zeros(0, np.int64),
-        SEARCH_FEATURES,
-        total,
-    )
-    return lists, kinds
+    return lists.build(total), kinds

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -74,6 +74,42 @@ class TrainingLists:
         return pl.concat([frame, values], how="horizontal")
 
 
+@dataclass
+class ListBuilder:
+    """Collects one list at a time and concatenates them into ``TrainingLists``."""
+
+    feature_names: tuple[str, ...]
+    _features: list[np.ndarray] = field(default_factory=list)
+    _labels: list[np.ndarray] = field(default_factory=list)
+    _users: list[np.ndarray] = field(default_factory=list)
+    _items: list[np.ndarray] = field(default_factory=list)
+    _as_of: list[np.ndarray] = field(default_factory=list)
+
+    def add(
+        self, features: np.ndarray, labels: np.ndarray, user: int, items: np.ndarray, as_of: int
+    ) -> None:
+        self._features.append(features)
+        self._labels.append(labels)
+        self._users.append(np.full(len(items), user))
+        self._items.append(items)
+        self._as_of.append(np.full(len(items), as_of))
+
+    def build(self, labels_total: int) -> TrainingLists:
+        def joined(parts: list[np.ndarray], dtype: type) -> np.ndarray:
+            return np.concatenate(parts) if parts else np.zeros(0, dtype)
+
+        return TrainingLists(
+            np.vstack(self._features) if self._features else np.zeros((0, len(self.feature_names))),
+            joined(self._labels, np.float64),
+            np.array([len(items) for items in self._items], dtype=np.int64),
+            joined(self._users, np.int64),
+            joined(self._items, np.int64),
+            joined(self._as_of, np.int64),
+            self.feature_names,
+            labels_total,
+        )
+
+
 def fit_candidate_models(
     history: InteractionLog,
     stats: ItemStats,
@@ -103,12 +139,7 @@ def recommendation_lists(
 ) -> TrainingLists:
     """One candidate list per evaluated user of ``split``, as of the user's cutoff."""
     n_items = len(models.side)
-    blocks: list[np.ndarray] = []
-    labels: list[np.ndarray] = []
-    users: list[np.ndarray] = []
-    items: list[np.ndarray] = []
-    as_of: list[np.ndarray] = []
-    groups: list[int] = []
+    lists = ListBuilder(RECOMMENDATION_FEATURES)
     labels_total = 0
     for u in split.evaluated_users().tolist():
         cutoff = int(split.cutoffs[u])
@@ -122,32 +153,11 @@ def recommendation_lists(
         labels_total += len(np.unique(split.labels[u]))
         if not len(candidates) or (not keep_empty and label.sum() == 0):
             continue
-        blocks.append(
-            recommendation_features(
-                state,
-                candidates.items,
-                candidates.scores,
-                candidates.ranks,
-                models.side,
-                models.stats,
-            )
+        features = recommendation_features(
+            state, candidates.items, candidates.scores, candidates.ranks, models.side, models.stats
         )
-        labels.append(label)
-        users.append(np.full(len(candidates), u))
-        items.append(candidates.items)
-        as_of.append(np.full(len(candidates), cutoff))
-        groups.append(len(candidates))
-    width = len(RECOMMENDATION_FEATURES)
-    return TrainingLists(
-        np.vstack(blocks) if blocks else np.zeros((0, width)),
-        np.concatenate(labels) if labels else np.zeros(0),
-        np.array(groups, dtype=np.int64),
-        np.concatenate(users) if users else np.zeros(0, np.int64),
-        np.concatenate(items) if items else np.zeros(0, np.int64),
-        np.concatenate(as_of) if as_of else np.zeros(0, np.int64),
-        RECOMMENDATION_FEATURES,
-        labels_total,
-    )
+        lists.add(features, label, u, candidates.items, cutoff)
+    return lists.build(labels_total)
 
 
 def train_on_lists(
