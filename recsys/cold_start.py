@@ -24,17 +24,16 @@ LANGUAGE_BONUS = 1.5  # in log1p(consumptions) units: ~4.5x the count of a non-m
 LOCALIZED_BONUS = 0.5
 
 
-def _language_bonus(
-    models: CandidateModels, items: ItemTable, lang: str | None, candidates: np.ndarray
+def _language_masks(
+    models: CandidateModels, items: ItemTable, lang: str | None
 ) -> tuple[np.ndarray, np.ndarray]:
-    original = np.zeros(len(candidates), dtype=bool)
-    localized = np.zeros(len(candidates), dtype=bool)
-    if lang and lang in models.side.languages:
-        code = models.side.languages.index(lang)
-        original = models.side.language[candidates] == code
-    if lang:
-        localized = np.array([items.has_localization(int(i), lang) for i in candidates])
-    return original, localized
+    """(originally in ``lang``, localized in ``lang``) over the whole catalog."""
+    original = np.zeros(len(items), dtype=bool)
+    if not lang:
+        return original, original
+    if lang in models.side.languages:
+        original = models.side.language == models.side.languages.index(lang)
+    return original, items.localized_mask(lang)
 
 
 def cold_start_scores(
@@ -45,8 +44,7 @@ def cold_start_scores(
     total = np.log1p(models.stats.all_counts(as_of))
     meta = np.nan_to_num(models.side.meta_popularity, nan=0.0)
     score = recent + 0.25 * total + 0.01 * meta  # TMDB popularity only breaks ties
-    everything = np.arange(len(items))
-    original, localized = _language_bonus(models, items, lang, everything)
+    original, localized = _language_masks(models, items, lang)
     score = score + LANGUAGE_BONUS * original + LOCALIZED_BONUS * localized
     return score, original, localized
 

@@ -40,6 +40,7 @@ class ItemTable:
         self._localized: list[dict[str, dict[str, Any]]] = [
             {loc["lang"]: loc for loc in (r["localizations"] or [])} for r in self._rows
         ]
+        self._localized_masks: dict[str, np.ndarray] = {}
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -65,8 +66,13 @@ class ItemTable:
             out.append([n for n in names if n])
         return out
 
-    def has_localization(self, position: int, lang: str) -> bool:
-        return lang in self._localized[position]
+    def localized_mask(self, lang: str) -> np.ndarray:
+        """Items with a localization in ``lang`` (computed once per language, read-only)."""
+        if lang not in self._localized_masks:
+            mask = np.array([lang in loc for loc in self._localized], dtype=bool)
+            mask.setflags(write=False)
+            self._localized_masks[lang] = mask
+        return self._localized_masks[lang]
 
     def mask(self, filters: SearchFilters | None) -> np.ndarray | None:
         """Boolean mask of items passing the filters, or None when nothing is filtered."""

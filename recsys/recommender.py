@@ -18,7 +18,6 @@ from recsys.cold_start import LANGUAGE_NAMES, popular_recommendations
 from recsys.config import RecsysConfig
 from recsys.errors import InvalidRequestError
 from recsys.features import (
-    SEARCH_FEATURES,
     UserState,
     recommendation_features,
     search_features,
@@ -241,5 +240,4 @@ class Recommender:
         if state is None:
             return None
         features = search_features(state, items, query_scores, self.models.side, self.models.stats)
-        assert features.shape[1] == len(SEARCH_FEATURES)
         return self.search_ranker.score(features)
