@@ -15,14 +15,13 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from bench.common import RESULTS_DIR, artifact_info, run_header, write_json
-from bench.search_latency import CONCURRENCY, HOST, free_port, start_server, summarize, wait_ready
+from bench.search_latency import CONCURRENCY, http_run, running_server, summarize
 from recsys.engine import Engine
 
 K = 10
@@ -59,35 +58,11 @@ def _get(client: httpx.Client, user: str) -> tuple[float, int]:
     return (time.perf_counter() - started) * 1000.0, response.status_code
 
 
-def _run(client: httpx.Client, users: list[str], workers: int) -> dict[str, Any]:
-    started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = list(pool.map(lambda user: _get(client, user), users))
-    elapsed = time.perf_counter() - started
-    ok = [ms for ms, status in results if status == 200]
-    return {
-        "concurrency": workers,
-        "requests": len(results),
-        "errors": len(results) - len(ok),
-        "throughput_rps": round(len(results) / elapsed, 2),
-        "latency_ms": summarize(ok) if ok else {},
-    }
-
-
 def bench_http(artifacts: Path, users: list[str]) -> dict[str, Any]:
-    port = free_port()
-    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
-    started = time.perf_counter()
-    server = start_server(artifacts, port, 4096)
-    try:
-        with httpx.Client(base_url=f"http://{HOST}:{port}", limits=limits, timeout=60) as client:
-            startup_s = wait_ready(client, server, started)
-            first = _run(client, users, 1)  # every user's first request after start
-            again = _run(client, users, 1)
-            concurrent = _run(client, users, CONCURRENCY)
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
+    with running_server(artifacts, 4096) as (client, startup_s):
+        first = http_run(client, users, 1, _get)  # every user's first request after start
+        again = http_run(client, users, 1, _get)
+        concurrent = http_run(client, users, CONCURRENCY, _get)
     return {
         "startup_s": round(startup_s, 2),
         "sequential_first_request": first,

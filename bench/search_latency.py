@@ -21,7 +21,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -117,13 +119,19 @@ def timed_get(client: httpx.Client, text: str) -> tuple[float, int]:
     return (time.perf_counter() - started) * 1000.0, response.status_code
 
 
-def http_run(client: httpx.Client, texts: list[str], workers: int) -> dict[str, Any]:
+def http_run(
+    client: httpx.Client,
+    texts: list[str],
+    workers: int,
+    get: Callable[[httpx.Client, str], tuple[float, int]] = timed_get,
+) -> dict[str, Any]:
+    """``get(client, text)`` for every text, from ``workers`` threads sharing the client."""
     started = time.perf_counter()
     if workers == 1:
-        results = [timed_get(client, text) for text in texts]
+        results = [get(client, text) for text in texts]
     else:
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            results = list(pool.map(lambda text: timed_get(client, text), texts))
+            results = list(pool.map(lambda text: get(client, text), texts))
     elapsed = time.perf_counter() - started
     ok = [ms for ms, status in results if status == 200]
     return {
@@ -136,17 +144,17 @@ def http_run(client: httpx.Client, texts: list[str], workers: int) -> dict[str, 
     }
 
 
-def bench_http(artifacts: Path, texts: list[str], n: int, query_cache: int) -> dict[str, Any]:
+@contextmanager
+def running_server(artifacts: Path, query_cache: int) -> Iterator[tuple[httpx.Client, float]]:
+    """A uvicorn server on a free loopback port and a client for it (8 connections), once
+    ``/readyz`` answers; yields (client, seconds from spawn to ready) and stops the server."""
     port = free_port()
     limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
     started = time.perf_counter()
     server = start_server(artifacts, port, query_cache)
     try:
         with httpx.Client(base_url=f"http://{HOST}:{port}", limits=limits, timeout=60) as client:
-            startup_s = wait_ready(client, server, started)
-            http_run(client, request_stream(texts, WARMUP), 1)
-            sequential = http_run(client, request_stream(texts, n), 1)
-            concurrent = http_run(client, request_stream(texts, n), CONCURRENCY)
+            yield client, wait_ready(client, server, started)
     finally:
         server.terminate()
         try:
@@ -154,6 +162,13 @@ def bench_http(artifacts: Path, texts: list[str], n: int, query_cache: int) -> d
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+def bench_http(artifacts: Path, texts: list[str], n: int, query_cache: int) -> dict[str, Any]:
+    with running_server(artifacts, query_cache) as (client, startup_s):
+        http_run(client, request_stream(texts, WARMUP), 1)
+        sequential = http_run(client, request_stream(texts, n), 1)
+        concurrent = http_run(client, request_stream(texts, n), CONCURRENCY)
     return {
         "host": HOST,
         "startup_s": round(startup_s, 2),
