@@ -17,6 +17,7 @@ Validation choices (all per-parameter failures are 422 ``invalid_parameter``):
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 import unicodedata
@@ -235,6 +236,25 @@ RequiredUserIdQuery = Annotated[
 ]
 
 
+MATURITY_RATING_PATTERN = re.compile(r"^[A-Za-z0-9+-]{1,16}$")
+MAX_MATURITY_RATINGS = 20
+
+
+def _parse_maturity_ratings(value: str | None) -> str | None:
+    """'pg, PG-13' -> 'pg,PG-13'; each rating 1-16 of A-Z, 0-9, '-', '+'."""
+    if value is None:
+        return None
+    ratings = [part.strip() for part in value.split(",")]
+    if not ratings or len(ratings) > MAX_MATURITY_RATINGS:
+        raise ValueError(f"give 1 to {MAX_MATURITY_RATINGS} comma-separated ratings")
+    for rating in ratings:
+        if not MATURITY_RATING_PATTERN.match(rating):
+            raise ValueError(
+                f"{rating!r} is not a maturity rating (1-16 characters: letters, digits, - or +)"
+            )
+    return ",".join(ratings)
+
+
 def get_filters(
     item_type: Annotated[
         Literal["movie", "tv_show"] | None,
@@ -266,10 +286,34 @@ def get_filters(
             examples=[2005],
         ),
     ] = None,
+    original_language: Annotated[
+        str | None,
+        Query(
+            pattern=LANG_PATTERN,
+            description="Only items originally in this language (ISO 639-1, e.g. `fr`, `ja`).",
+            examples=["fr"],
+        ),
+    ] = None,
+    maturity_rating: Annotated[
+        str | None,
+        Query(
+            description="Only items with one of these maturity ratings, comma-separated "
+            "(case-insensitive), e.g. `G,PG,TV-Y,TV-G`.",
+            examples=["PG,PG-13,TV-PG"],
+        ),
+        AfterValidator(_parse_maturity_ratings),
+    ] = None,
 ) -> SearchFilters:
     """Structured filters; the year range is checked for consistency by :func:`check_filters`
     in the handler, so that per-parameter 422s are reported before a contradiction's 400."""
-    return SearchFilters(type=item_type, genre=genre, year_min=year_min, year_max=year_max)
+    return SearchFilters(
+        type=item_type,
+        genre=genre,
+        year_min=year_min,
+        year_max=year_max,
+        original_language=original_language,
+        maturity_ratings=tuple(maturity_rating.split(",")) if maturity_rating else None,
+    )
 
 
 def check_filters(filters: SearchFilters) -> SearchFilters | None:

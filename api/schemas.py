@@ -75,6 +75,10 @@ class HitOut(BaseModel):
         description="Language of title/description when localized, else null.",
         examples=["fr"],
     )
+    original_language: str | None = Field(
+        default=None, description="ISO 639-1 code, when known.", examples=["en"]
+    )
+    maturity_rating: str | None = Field(default=None, examples=["PG-13"])
 
     @classmethod
     def from_hit(cls, hit: Hit) -> HitOut:
@@ -89,6 +93,8 @@ class HitOut(BaseModel):
             score=score if math.isfinite(score) else 0.0,
             description=hit.description,
             lang=hit.lang,
+            original_language=hit.original_language,
+            maturity_rating=hit.maturity_rating,
         )
 
 
@@ -121,6 +127,12 @@ class SearchResponse(BaseModel):
     request_id: str = Field(description="Same value as the X-Request-ID response header.")
     query: str = Field(description="The normalized query (for /similar: the item id).")
     model_version: str
+    query_language: str | None = Field(
+        default=None,
+        description="The query's language (ISO 639-1) when detection was confident; items "
+        "in it are slightly preferred. Null for short or ambiguous queries.",
+        examples=["fr"],
+    )
     items: list[HitOut]
 
     @classmethod
@@ -129,6 +141,7 @@ class SearchResponse(BaseModel):
             request_id=request_id,
             query=result.query,
             model_version=str(result.model_version),
+            query_language=result.query_language,
             items=[HitOut.from_hit(hit) for hit in result.items],
         )
 

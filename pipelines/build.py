@@ -31,6 +31,7 @@ from recsys.index import IndexParams, build_index
 from recsys.ingest import build_catalog
 from recsys.interactions import leave_last_n, read_movielens_interactions
 from recsys.item_table import ItemTable
+from recsys.lexical import LexicalIndex
 from recsys.personalization import Personalization, fit_personalization
 from recsys.search_training import search_lists
 from recsys.training import train_on_lists
@@ -99,6 +100,10 @@ def build(
     index = build_index(vectors, options.index)
     timings["index_s"] = time.perf_counter() - start
     log.info("index: %s", index.params.to_dict())
+    start = time.perf_counter()
+    lexical = LexicalIndex.build(catalog)
+    timings["lexical_s"] = time.perf_counter() - start
+    log.info("lexical index: %d terms, %d postings", len(lexical.vocab), lexical.weights.nnz)
 
     start = time.perf_counter()
     interactions, interaction_reports = read_movielens_interactions(data_dir, catalog)
@@ -123,6 +128,7 @@ def build(
             encoder,
             "build",
             options=EngineOptions(query_cache_size=0),
+            lexical=lexical,
         )
         _train_search_ranker(personal, engine, catalog, options.config)
         timings["search_ranker_s"] = time.perf_counter() - start
@@ -138,6 +144,7 @@ def build(
         documents.write_parquet(tmp / "documents.parquet")
         np.save(tmp / "vectors.npy", vectors.astype(STORED_DTYPE))
         index.save(tmp / "index.faiss")
+        lexical.save(tmp / "lexical.npz")
         personalization = personal.save(tmp)
         return Manifest(
             version="",
@@ -154,6 +161,7 @@ def build(
                 "timings_s": {k: round(v, 3) for k, v in timings.items()},
             },
             personalization=personalization,
+            lexical=lexical.params.to_dict(),
         )
 
     final = publish(out_dir, content_hash, write)

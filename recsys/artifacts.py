@@ -32,7 +32,7 @@ from typing import Any
 from recsys import __version__
 from recsys.errors import ArtifactError
 
-FORMAT_VERSION = 2  # 2: personalization files and manifest section
+FORMAT_VERSION = 3  # 2: personalization files and section; 3: lexical index and section
 MANIFEST = "manifest.json"
 CURRENT = "current"
 REQUIRED_FILES = (
@@ -40,6 +40,7 @@ REQUIRED_FILES = (
     "documents.parquet",
     "vectors.npy",
     "index.faiss",
+    "lexical.npz",
     "interactions.parquet",
     "covis.npz",
     "ease.npz",
@@ -82,6 +83,7 @@ class Manifest:
     inputs: dict[str, str] = field(default_factory=dict)
     reports: dict[str, Any] = field(default_factory=dict)
     personalization: dict[str, Any] = field(default_factory=dict)
+    lexical: dict[str, Any] = field(default_factory=dict)  # LexicalParams
     format_version: int = FORMAT_VERSION
 
     def to_dict(self) -> dict[str, Any]:

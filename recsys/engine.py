@@ -2,14 +2,18 @@
 
 Loads one artifact through its manifest, keeps everything it needs in memory
 (catalog columns as arrays, document->item map, vectors, index, encoder) and answers
-requests without touching disk. Retrieval: candidates from the vector index (and the
-title lexicon), aggregated per item by their best document, filtered, ranked.
+requests without touching disk. Retrieval is hybrid: the vector index (items scored by
+their best document) and the BM25 lexical index each rank the items the filters allow;
+reciprocal-rank fusion merges the two lists, exact and near-exact title matches go on top,
+and items in the query's detected language get a small boost. The reranker (personal
+search) sees every one of those scores as a feature.
 """
 
 from __future__ import annotations
 
 import functools
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,12 +24,15 @@ import polars as pl
 from recsys.artifacts import load_manifest
 from recsys.encoder import Encoder, EncoderConfig, load_encoder
 from recsys.errors import ArtifactError, InvalidRequestError, NotFoundError
+from recsys.features import QUERY_FEATURES
 from recsys.index import FaissIndex, IndexParams, VectorIndex
 from recsys.item_table import ItemTable
-from recsys.lexical import TitleLexicon
+from recsys.language import LanguageDetector, QueryLanguage
+from recsys.lexical import LexicalIndex, LexicalParams
 from recsys.personalization import load_recommender
 from recsys.recommender import Recommender, personal_search_order
 from recsys.service_types import RecommendationResult, SearchFilters, SearchResult
+from recsys.title_match import TitleLexicon
 
 
 @dataclass(frozen=True)
@@ -41,6 +48,24 @@ class EngineOptions:
     query_cache_size: int = 4096
     # search results a known user's personal ranker reorders (k more when k is larger)
     personal_rerank_depth: int = 50
+    # fusion: each list contributes weight / (rrf_k + rank); lists cut at fusion_depth
+    rrf_k: float = 60.0
+    dense_weight: float = 1.0
+    lexical_weight: float = 1.0
+    fusion_depth: int = 100
+    # added to the fused score of items originally in, or localized into, the query's
+    # (non-English) detected language
+    language_boost: float = 0.005
+    # a language needs this many items (original or localized) to be detected at all
+    min_language_items: int = 5
+
+
+def catalog_languages(items: ItemTable, min_items: int) -> list[str]:
+    """Languages with at least ``min_items`` items originally in or localized into them."""
+    counts = Counter(lang for lang in items.original_languages.tolist() if lang)
+    for row in items.frame["localizations"].to_list():
+        counts.update({loc["lang"] for loc in row or []})
+    return sorted({lang for lang, n in counts.items() if n >= min_items} | {"en"})
 
 
 class Engine:
@@ -56,6 +81,7 @@ class Engine:
         manifest: dict[str, Any] | None = None,
         options: EngineOptions | None = None,
         recommender: Recommender | None = None,
+        lexical: LexicalIndex | None = None,
     ) -> None:
         if len(doc_items) != vectors.shape[0] or len(index) != vectors.shape[0]:
             raise ArtifactError("documents, vectors and index disagree on the number of rows")
@@ -79,6 +105,11 @@ class Engine:
             self._encode_query_uncached
         )
         self.lexicon = TitleLexicon.from_items(items)
+        self.lexical = lexical or LexicalIndex.build(items.frame)
+        if self.lexical.n_items != len(items):
+            raise ArtifactError("the lexical index and the catalog disagree on the item count")
+        self.languages = LanguageDetector(catalog_languages(items, self.options.min_language_items))
+        self.languages.detect("une phrase pour charger les modèles de langue")  # warm up
         content = np.full(len(items), -1, dtype=np.int64)
         is_content = doc_kinds == "content"
         content[doc_items[is_content]] = np.flatnonzero(is_content)
@@ -117,6 +148,9 @@ class Engine:
         recommender = load_recommender(
             directory, manifest.personalization, items, doc_items, doc_kinds, vectors
         )
+        lexical = LexicalIndex.load(
+            directory / "lexical.npz", LexicalParams.from_dict(manifest.lexical)
+        )
         return cls(
             items,
             doc_items,
@@ -128,6 +162,7 @@ class Engine:
             manifest.to_dict(),
             options,
             recommender,
+            lexical,
         )
 
     @property
@@ -199,33 +234,54 @@ class Engine:
         n: int,
         allowed: np.ndarray | None = None,
         query_vec: np.ndarray | None = None,
+        language: QueryLanguage | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """The top ``n`` items for a query, best first, with their query features: columns
-        (dense similarity, lexical title bonus, 1-based rank); the hybrid score is the sum
-        of the first two."""
+        """The top ``n`` items for a query, best first, with their query features
+        (``QUERY_FEATURES`` columns: dense similarity, BM25 score, title-match bonus,
+        language match, fused score, 1-based rank)."""
         if query_vec is None:
             query_vec = self._encode_query(query)
-        dense = self._dense(query_vec, allowed, n)
-        lexical: dict[int, float] = {}
-        for item, bonus in self.lexicon.match(query).items():
-            if allowed is None or allowed[item]:
-                if item not in dense:
-                    dense[item] = self._score_item(query_vec, item)
-                lexical[item] = bonus
-        ranked = sorted(dense, key=lambda item: (-(dense[item] + lexical.get(item, 0.0)), item))[:n]
+        if language is None:
+            language = self.languages.detect(query)
+        opts = self.options
+        depth = max(opts.fusion_depth, n)
+        dense = self._dense(query_vec, allowed, depth)
+        dense_ranked = sorted(dense, key=lambda item: (-dense[item], item))[:depth]
+        lexical_items, lexical_scores = self.lexical.search(query, depth, allowed)
+        bm25 = dict(zip(lexical_items.tolist(), lexical_scores.tolist(), strict=True))
+        fused: dict[int, float] = {}
+        for weight, ranked in ((opts.dense_weight, dense_ranked), (opts.lexical_weight, bm25)):
+            for rank, item in enumerate(ranked, start=1):
+                fused[item] = fused.get(item, 0.0) + weight / (opts.rrf_k + rank)
+        titles = {
+            item: bonus
+            for item, bonus in self.lexicon.match(query).items()
+            if allowed is None or allowed[item]
+        }
+        for item, bonus in titles.items():
+            fused[item] = fused.get(item, 0.0) + bonus
+        in_language = None
+        if language.lang is not None and language.lang != "en":
+            in_language = self.items.language_mask(language.lang)
+            for item in fused:
+                if in_language[item]:
+                    fused[item] += opts.language_boost
+        ranked = sorted(fused, key=lambda item: (-fused[item], item))[:n]
         items = np.array(ranked, dtype=np.int64)
-        scores = (
-            np.column_stack(
-                [
-                    np.array([dense[i] for i in ranked]),
-                    np.array([lexical.get(i, 0.0) for i in ranked]),
-                    np.arange(1, len(ranked) + 1, dtype=np.float64),
-                ]
-            )
-            if ranked
-            else np.zeros((0, 3))
-        )
-        return items, scores
+        columns = {
+            "query_dense": [
+                dense[i] if i in dense else self._score_item(query_vec, i) for i in ranked
+            ],
+            "query_bm25": [bm25.get(i, 0.0) for i in ranked],
+            "query_title": [titles.get(i, 0.0) for i in ranked],
+            "query_language": (
+                in_language[items].astype(np.float64) if in_language is not None else [0.0] * n
+            )[: len(ranked)],
+            "query_fused": [fused[i] for i in ranked],
+            "query_rank": np.arange(1, len(ranked) + 1, dtype=np.float64),
+        }
+        scores = np.column_stack([np.asarray(columns[f], dtype=np.float64) for f in QUERY_FEATURES])
+        return items, scores.reshape(len(ranked), len(QUERY_FEATURES))
 
     def search(
         self,
@@ -244,10 +300,11 @@ class Engine:
         query_vec = self._encode_query(query)
         timings["encode_ms"] = (time.perf_counter() - t0) * 1000
         t1 = time.perf_counter()
+        language = self.languages.detect(query)
         personal = self.recommender is not None and user_id is not None
         depth = max(k, self.options.personal_rerank_depth) if personal else k
-        items, query_scores = self.retrieve(query, depth, allowed, query_vec)
-        scores = query_scores[:, 0] + query_scores[:, 1]
+        items, query_scores = self.retrieve(query, depth, allowed, query_vec, language)
+        scores = query_scores[:, QUERY_FEATURES.index("query_fused")]
         timings["retrieve_ms"] = (time.perf_counter() - t1) * 1000
         if personal and self.recommender is not None and len(items):
             t2 = time.perf_counter()
@@ -260,7 +317,7 @@ class Engine:
             self.items.hit(i, s, lang)
             for i, s in zip(items[:k].tolist(), scores[:k].tolist(), strict=True)
         ]
-        return SearchResult(query, hits, self._model_version, timings)
+        return SearchResult(query, hits, self._model_version, timings, language.lang)
 
     def recommend(
         self,

@@ -55,7 +55,15 @@ SOURCES = ("ann", "covis", "ease", "content", "popular", "trending")
 SOURCE_FEATURES = tuple(f"{s}_{kind}" for s in SOURCES for kind in ("score", "rank")) + (
     "n_sources",
 )
-QUERY_FEATURES = ("query_dense", "query_lexical", "query_rank")
+# what search retrieval knows about each result (recsys.engine.Engine.retrieve)
+QUERY_FEATURES = (
+    "query_dense",  # best cosine similarity of the item's documents to the query
+    "query_bm25",  # BM25 score in the lexical index (0 when it did not match)
+    "query_title",  # exact (1.0) or near-exact (0.3-0.9) title match bonus
+    "query_language",  # 1 when the item is in the query's detected (non-English) language
+    "query_fused",  # the hybrid score search orders by
+    "query_rank",  # 1-based position in the hybrid list
+)
 RECOMMENDATION_FEATURES = BASE_FEATURES + SOURCE_FEATURES
 SEARCH_FEATURES = BASE_FEATURES + QUERY_FEATURES
 N_DECADES = 13  # 1900s .. 2020s (earlier and later clipped)
@@ -299,7 +307,7 @@ def search_features(
     side: ItemSide,
     stats: ItemStats,
 ) -> np.ndarray:
-    """SEARCH_FEATURES; ``query_scores`` is (n, 3): dense score, lexical bonus, rank."""
+    """SEARCH_FEATURES; ``query_scores`` is (n, len(QUERY_FEATURES))."""
     return np.hstack([base_features(user, items, side, stats), query_scores])
 
 

@@ -37,6 +37,12 @@ class ItemTable:
                     genre_masks[key] = np.zeros(len(self._rows), dtype=bool)
                 genre_masks[key][i] = True
         self._genres = genre_masks
+        self.original_languages = np.array(
+            [r["original_language"] or "" for r in self._rows], dtype=object
+        )
+        self.maturity_ratings = np.array(
+            [(r["maturity_rating"] or "").casefold() for r in self._rows], dtype=object
+        )
         self._localized: list[dict[str, dict[str, Any]]] = [
             {loc["lang"]: loc for loc in (r["localizations"] or [])} for r in self._rows
         ]
@@ -88,7 +94,16 @@ class ItemTable:
             mask &= self.years >= filters.year_min
         if filters.year_max is not None:
             mask &= (self.years <= filters.year_max) & (self.years != NO_YEAR)
+        if filters.original_language is not None:
+            mask &= self.original_languages == filters.original_language
+        if filters.maturity_ratings is not None:
+            wanted = [rating.casefold() for rating in filters.maturity_ratings]
+            mask &= np.isin(self.maturity_ratings, wanted)
         return mask
+
+    def language_mask(self, lang: str) -> np.ndarray:
+        """Items originally in ``lang`` or localized into it."""
+        return (self.original_languages == lang) | self.localized_mask(lang)
 
     def _localize(self, position: int, lang: str | None) -> tuple[str, str | None, str | None]:
         row = self._rows[position]
@@ -113,6 +128,8 @@ class ItemTable:
             score=round(float(score), 6),
             description=description,
             lang=shown_lang,
+            original_language=row["original_language"],
+            maturity_rating=row["maturity_rating"],
         )
 
     def details(self, position: int, lang: str | None = None) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from recsys.cold_start import LANGUAGE_NAMES, popular_recommendations
 from recsys.config import RecsysConfig
 from recsys.errors import InvalidRequestError
 from recsys.features import (
+    QUERY_FEATURES,
     UserState,
     recommendation_features,
     search_features,
@@ -25,7 +26,7 @@ from recsys.features import (
 )
 from recsys.interactions import InteractionLog
 from recsys.item_table import ItemTable
-from recsys.lexical import EXACT_BONUS
+from recsys.title_match import EXACT_BONUS
 from recsys.ranking import Ranker
 from recsys.service_types import Recommendation, RecommendationResult, SearchFilters
 
@@ -70,8 +71,9 @@ def rank_for_user(
 def personal_search_order(query_scores: np.ndarray, personal_scores: np.ndarray) -> np.ndarray:
     """Order of search results under a personal ranker: exact title matches first (taste
     never buries the title the user typed), then the personal score, then the query rank."""
-    exact = query_scores[:, 1] >= EXACT_BONUS
-    return np.lexsort((query_scores[:, 2], -personal_scores, ~exact))
+    exact = query_scores[:, QUERY_FEATURES.index("query_title")] >= EXACT_BONUS
+    rank = query_scores[:, QUERY_FEATURES.index("query_rank")]
+    return np.lexsort((rank, -personal_scores, ~exact))
 
 
 class Recommender:
@@ -232,7 +234,7 @@ class Recommender:
     def rerank_search(
         self, user_id: str | None, items: np.ndarray, query_scores: np.ndarray
     ) -> np.ndarray | None:
-        """Personal scores for search results (query_scores: dense, lexical, rank columns),
+        """Personal scores for search results (query_scores: QUERY_FEATURES columns),
         or None when there is no search ranker or the user has no history."""
         if self.search_ranker is None:
             return None

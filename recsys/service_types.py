@@ -19,14 +19,11 @@ class SearchFilters:
     genre: str | None = None
     year_min: int | None = None
     year_max: int | None = None
+    original_language: str | None = None  # ISO 639-1, e.g. "fr"
+    maturity_ratings: tuple[str, ...] | None = None  # any of these, e.g. ("PG", "PG-13")
 
     def is_empty(self) -> bool:
-        return (
-            self.type is None
-            and self.genre is None
-            and self.year_min is None
-            and (self.year_max is None)
-        )
+        return all(value is None for value in vars(self).values())
 
 
 @dataclass(frozen=True)
@@ -42,6 +39,8 @@ class Hit:
     score: float
     description: str | None = None
     lang: str | None = None  # language of title/description when localized, else None
+    original_language: str | None = None
+    maturity_rating: str | None = None
 
 
 @dataclass(frozen=True)
@@ -50,6 +49,8 @@ class SearchResult:
     items: list[Hit]
     model_version: str
     timings_ms: dict[str, float] = field(default_factory=dict)
+    # the query's detected language (ISO 639-1) when search was confident about it
+    query_language: str | None = None
 
 
 @dataclass(frozen=True)

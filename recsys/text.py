@@ -63,6 +63,13 @@ def _word_char(char: str) -> bool:
     return unicodedata.category(char)[0] in "LNM"
 
 
+def fold(text: str) -> str:
+    """NFKC, casefold, accents stripped, apostrophes dropped, "&" spelled "and": the
+    form both titles and search tokens are compared in ("Amélie" and "amelie" agree)."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    return _APOSTROPHES.sub("", strip_accents(text).replace("&", " and "))
+
+
 def normalize_title(title: str | None) -> str:
     """Match key: un-invert articles, NFKC, casefold, strip accents, drop punctuation.
 
@@ -72,8 +79,7 @@ def normalize_title(title: str | None) -> str:
     """
     if not title:
         return ""
-    text = unicodedata.normalize("NFKC", uninvert(title.strip())).casefold()
-    text = _APOSTROPHES.sub("", strip_accents(text).replace("&", " and "))
+    text = fold(uninvert(title.strip()))
     return " ".join("".join(c if _word_char(c) else " " for c in text).split())
 
 
@@ -81,3 +87,47 @@ def strip_leading_article(normalized: str) -> str:
     """'the godfather' -> 'godfather' (input already normalized); keeps one-word titles."""
     stripped = _LEADING_ARTICLE.sub("", normalized, count=1)
     return stripped or normalized
+
+
+def is_unsegmented(char: str) -> bool:
+    """Scripts written without spaces between words (Han, kana, Hangul syllables, Thai,
+    Lao, Khmer, Myanmar): tokenized as character bigrams."""
+    code = ord(char)
+    return any(low <= code <= high for low, high in _UNSEGMENTED_RANGES)
+
+
+_UNSEGMENTED_RANGES = (
+    (0x0E00, 0x0EFF),  # Thai, Lao
+    (0x1000, 0x109F),  # Myanmar
+    (0x1100, 0x11FF),  # Hangul Jamo
+    (0x1780, 0x17FF),  # Khmer
+    (0x2E80, 0x2FDF),  # CJK radicals
+    (0x3040, 0x30FF),  # Hiragana, Katakana
+    (0x3100, 0x31FF),  # Bopomofo, Hangul compatibility Jamo, Katakana extensions
+    (0x3400, 0x4DBF),  # CJK extension A
+    (0x4E00, 0x9FFF),  # CJK unified ideographs
+    (0xAC00, 0xD7AF),  # Hangul syllables
+    (0xF900, 0xFAFF),  # CJK compatibility ideographs
+    (0x20000, 0x2FA1F),  # CJK extensions B..F, compatibility supplement
+)
+
+
+def search_tokens(text: str | None) -> list[str]:
+    """Lexical tokens: folded words for spaced scripts, overlapping character bigrams for
+    CJK, Thai and the like ("千と千尋" -> 千と, と千, 千尋), so a query matches inside
+    unsegmented text. A lone unsegmented character stays a unigram."""
+    if not text:
+        return []
+    tokens: list[str] = []
+    for run in "".join(c if _word_char(c) else " " for c in fold(text)).split():
+        start = 0
+        for i in range(1, len(run) + 1):
+            if i < len(run) and is_unsegmented(run[i]) == is_unsegmented(run[start]):
+                continue
+            piece = run[start:i]
+            if is_unsegmented(piece[0]) and len(piece) > 1:
+                tokens.extend(piece[j : j + 2] for j in range(len(piece) - 1))
+            else:
+                tokens.append(piece)
+            start = i
+    return tokens

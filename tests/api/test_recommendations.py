@@ -69,6 +69,8 @@ def test_recommendations_known_answer(client: TestClient, fake: FakeService) -> 
         "genres": ["Science Fiction", "Western"],
         "description": "Robot hosts in a western theme park awaken.",
         "lang": None,
+        "original_language": None,
+        "maturity_rating": None,
     }
     assert body["items"][1]["reasons"] == ["popular now"]
     assert body["items"][1]["sources"] == ["popularity"]

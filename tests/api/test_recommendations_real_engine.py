@@ -38,6 +38,8 @@ ITEM_KEYS = {
     "genres",
     "description",
     "lang",
+    "original_language",
+    "maturity_rating",
 }
 
 
@@ -168,7 +170,7 @@ def test_search(client: TestClient, artifact: Artifact, user_id: str | None) -> 
     r = client.get("/v1/search", params=params)
     assert r.status_code == 200, r.text
     body = r.json()
-    assert set(body) == {"request_id", "query", "model_version", "items"}
+    assert set(body) == {"request_id", "query", "model_version", "query_language", "items"}
     assert body["query"] == "Fight Club"
     assert body["model_version"] == artifact.directory.name
     assert len(body["items"]) == 5

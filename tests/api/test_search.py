@@ -36,6 +36,8 @@ def test_search_known_answer(client: TestClient) -> None:
         "score": 1.06,
         "description": "A dog builds a robot friend in New York.",
         "lang": None,
+        "original_language": None,
+        "maturity_rating": None,
     }
 
 

@@ -316,11 +316,18 @@ def test_recommendation_features_layout(side: ItemSide) -> None:
 def test_search_features_layout(side: ItemSide) -> None:
     state, stats = state_of("u", EVENTS, side)
     items = np.array([1, 0])
-    query = np.array([[0.9, 1.0, 1.0], [0.8, 0.0, 2.0]])
+    query = np.array([[0.9, 12.5, 1.0, 1.0, 1.03, 1.0], [0.8, 0.0, 0.0, 0.0, 0.02, 2.0]])
     out = search_features(state, items, query, side, stats)
     assert out.shape == (2, len(SEARCH_FEATURES))
-    np.testing.assert_array_equal(out[:, -3:], query)
-    assert SEARCH_FEATURES[-3:] == ("query_dense", "query_lexical", "query_rank")
+    np.testing.assert_array_equal(out[:, -6:], query)
+    assert SEARCH_FEATURES[-6:] == (
+        "query_dense",
+        "query_bm25",
+        "query_title",
+        "query_language",
+        "query_fused",
+        "query_rank",
+    )
 
 
 def test_feature_name_lists_are_unique() -> None:

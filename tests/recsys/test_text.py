@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from recsys.text import normalize_title, strip_accents, strip_leading_article, uninvert_title
+from recsys.text import (
+    normalize_title,
+    search_tokens,
+    strip_accents,
+    strip_leading_article,
+    uninvert_title,
+)
 
 
 @pytest.mark.parametrize(
@@ -107,3 +113,23 @@ def test_strip_accents() -> None:
 )
 def test_strip_leading_article(normalized: str, expected: str) -> None:
     assert strip_leading_article(normalized) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "tokens"),
+    [
+        ("Amélie Poulain", ["amelie", "poulain"]),
+        ("Spider-Man: Far From Home", ["spider", "man", "far", "from", "home"]),
+        ("Schindler's List", ["schindlers", "list"]),
+        ("Ｆｕｌｌ　ｗｉｄｔｈ", ["full", "width"]),
+        ("千と千尋", ["千と", "と千", "千尋"]),
+        ("7人の侍", ["7", "人の", "の侍"]),
+        ("千", ["千"]),
+        ("기생충", ["기생", "생충"]),
+        ("Кин-дза-дза!", ["кин", "дза", "дза"]),
+        ("", []),
+        (None, []),
+    ],
+)
+def test_search_tokens(text: str | None, tokens: list[str]) -> None:
+    assert search_tokens(text) == tokens
