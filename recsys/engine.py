@@ -11,6 +11,7 @@ search) sees every one of those scores as a feature.
 
 from __future__ import annotations
 
+import copy
 import functools
 import time
 from collections import Counter
@@ -165,6 +166,17 @@ class Engine:
             lexical,
         )
 
+    def with_options(self, options: EngineOptions) -> Engine:
+        """The same loaded engine under other retrieval options (ablations, A/B variants);
+        shares every array and model, costs nothing."""
+        other = copy.copy(self)
+        other.options = options
+        other.doc_weight = np.where(self.doc_kinds == "title", options.title_weight, 1.0)
+        other._encode_query = functools.lru_cache(maxsize=options.query_cache_size)(
+            other._encode_query_uncached
+        )
+        return other
+
     @property
     def model_version(self) -> str:
         return self._model_version
@@ -251,6 +263,8 @@ class Engine:
         bm25 = dict(zip(lexical_items.tolist(), lexical_scores.tolist(), strict=True))
         fused: dict[int, float] = {}
         for weight, ranked in ((opts.dense_weight, dense_ranked), (opts.lexical_weight, bm25)):
+            if weight <= 0:  # a list weighted out contributes neither score nor candidates
+                continue
             for rank, item in enumerate(ranked, start=1):
                 fused[item] = fused.get(item, 0.0) + weight / (opts.rrf_k + rank)
         titles = {

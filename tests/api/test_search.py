@@ -264,3 +264,35 @@ def test_engine_is_called_off_the_event_loop(client: TestClient, fake: FakeServi
     client.get("/v1/items/m1/similar")
     assert [name for name, _ in fake.calls] == ["search", "item", "similar"]
     assert fake.called_on_event_loop == [False, False, False]
+
+
+def test_language_and_maturity_filters_reach_the_engine(
+    client: TestClient, fake: FakeService
+) -> None:
+    r = client.get(
+        "/v1/search",
+        params={"q": "robot", "original_language": "fr", "maturity_rating": " PG, tv-pg "},
+    )
+    assert r.status_code == 200, r.text
+    assert fake.calls[0][1]["filters"] == SearchFilters(
+        original_language="fr", maturity_ratings=("PG", "tv-pg")
+    )
+
+
+@pytest.mark.parametrize(
+    ("params", "name"),
+    [
+        ({"original_language": "french"}, "original_language"),
+        ({"original_language": "FR"}, "original_language"),
+        ({"maturity_rating": "PG;DROP"}, "maturity_rating"),
+        ({"maturity_rating": "PG,,R"}, "maturity_rating"),
+        ({"maturity_rating": ",".join(["PG"] * 21)}, "maturity_rating"),
+    ],
+)
+def test_bad_language_and_maturity_filters_are_422(
+    client: TestClient, params: dict[str, str], name: str
+) -> None:
+    r = client.get("/v1/search", params={"q": "robot", **params})
+    assert r.status_code == 422
+    error = r.json()["error"]
+    assert error["code"] == "invalid_parameter" and name in error["message"]
