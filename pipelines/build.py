@@ -103,7 +103,7 @@ def build(
     start = time.perf_counter()
     lexical = LexicalIndex.build(catalog)
     timings["lexical_s"] = time.perf_counter() - start
-    log.info("lexical index: %d terms, %d postings", len(lexical.vocab), lexical.weights.nnz)
+    log.info("lexical index: %d terms, %d postings", len(lexical.vocab), lexical.matrix().nnz)
 
     start = time.perf_counter()
     interactions, interaction_reports = read_movielens_interactions(data_dir, catalog)

@@ -33,6 +33,7 @@ from recsys.lexical import LexicalIndex, LexicalParams
 from recsys.personalization import load_recommender
 from recsys.recommender import Recommender, personal_search_order
 from recsys.service_types import RecommendationResult, SearchFilters, SearchResult
+from recsys.text import search_tokens
 from recsys.title_match import TitleLexicon
 
 
@@ -57,6 +58,16 @@ class EngineOptions:
     # added to the fused score of items originally in, or localized into, the query's
     # (non-English) detected language
     language_boost: float = 0.005
+    # a query of this many tokens or more describes rather than names: the dense list and
+    # the lexical description fields count more, the title field less
+    descriptive_min_tokens: int = 6
+    descriptive_dense_weight: float = 1.5
+    descriptive_field_weights: tuple[tuple[str, float], ...] = (
+        ("title", 0.5),
+        ("people", 0.5),
+        ("text", 0.5),
+        ("stems", 1.0),
+    )
     # a language needs this many items (original or localized) to be detected at all
     min_language_items: int = 5
 
@@ -259,10 +270,13 @@ class Engine:
         depth = max(opts.fusion_depth, n)
         dense = self._dense(query_vec, allowed, depth)
         dense_ranked = sorted(dense, key=lambda item: (-dense[item], item))[:depth]
-        lexical_items, lexical_scores = self.lexical.search(query, depth, allowed)
+        descriptive = len(search_tokens(query)) >= opts.descriptive_min_tokens
+        field_weights = dict(opts.descriptive_field_weights) if descriptive else None
+        dense_weight = opts.descriptive_dense_weight if descriptive else opts.dense_weight
+        lexical_items, lexical_scores = self.lexical.search(query, depth, allowed, field_weights)
         bm25 = dict(zip(lexical_items.tolist(), lexical_scores.tolist(), strict=True))
         fused: dict[int, float] = {}
-        for weight, ranked in ((opts.dense_weight, dense_ranked), (opts.lexical_weight, bm25)):
+        for weight, ranked in ((dense_weight, dense_ranked), (opts.lexical_weight, bm25)):
             if weight <= 0:  # a list weighted out contributes neither score nor candidates
                 continue
             for rank, item in enumerate(ranked, start=1):

@@ -7,7 +7,9 @@ saturated term frequencies, one shared idf):
 
 - ``title``: every title variant, in every script;
 - ``people``: cast and directors;
-- ``text``: descriptions, keywords and genres.
+- ``text``: descriptions, keywords and genres;
+- ``stems``: the same words cut to 6 characters, a language-agnostic stemmer that lets
+  "wizards" meet "wizard" and "cuisinière" meet "cuisinier".
 
 A query term also matches, in order of preference:
 - itself (tokens from :func:`recsys.text.search_tokens`: folded words, CJK bigrams);
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +39,8 @@ from scipy import sparse
 from recsys.errors import ArtifactError
 from recsys.text import is_unsegmented, search_tokens
 
-FIELDS = ("title", "people", "text")
+FIELDS = ("title", "people", "text", "stems")
+STEM_MARK = "~"  # stems live in the same vocabulary, marked so no typed word equals one
 MAX_PEOPLE = 10
 
 
@@ -44,9 +48,15 @@ MAX_PEOPLE = 10
 class LexicalParams:
     k1: float = 1.2
     weights: dict[str, float] = field(
-        default_factory=lambda: {"title": 3.0, "people": 1.5, "text": 1.0}
+        default_factory=lambda: {"title": 3.0, "people": 1.5, "text": 1.0, "stems": 0.5}
     )
-    b: dict[str, float] = field(default_factory=lambda: {"title": 0.5, "people": 0.5, "text": 0.75})
+    b: dict[str, float] = field(
+        default_factory=lambda: {"title": 0.5, "people": 0.5, "text": 0.75, "stems": 0.75}
+    )
+    # description words cut to this many characters, a language-agnostic stemmer
+    # ("spirits" -> "spirit", "cuisinier"/"cuisinière" -> "cuisin"); 4, 5 and 6 were tried
+    # on bench/queries, 6 ranked best
+    stem_chars: int = 6
     max_prefix_terms: int = 30
     min_prefix_chars: int = 2  # spaced scripts; one CJK character already narrows enough
     prefix_weight: float = 0.9  # a completed prefix counts a little less than the word typed
@@ -64,7 +74,14 @@ class LexicalParams:
         return cls(**data)
 
 
-def item_fields(catalog: pl.DataFrame) -> list[dict[str, list[str]]]:
+def stem(token: str, chars: int) -> str | None:
+    """The truncation stem of a spaced-script word, None for CJK and the like."""
+    if is_unsegmented(token[0]):
+        return None
+    return STEM_MARK + token[:chars]
+
+
+def item_fields(catalog: pl.DataFrame, stem_chars: int) -> list[dict[str, list[str]]]:
     """The tokens of each item's fields (title variants deduplicated by their tokens)."""
     out: list[dict[str, list[str]]] = []
     columns = ["title", "original_title", "alt_titles", "localizations", "cast", "directors"]
@@ -83,49 +100,67 @@ def item_fields(catalog: pl.DataFrame) -> list[dict[str, list[str]]]:
         people = [*(row["cast"] or [])[:MAX_PEOPLE], *(row["directors"] or [])]
         texts = [row["description"], *(loc["description"] for loc in localized)]
         texts += [*(row["keywords"] or []), *(row["genres"] or [])]
+        text_tokens = [t for text in texts for t in search_tokens(text)]
         out.append(
             {
                 "title": title_tokens,
                 "people": [t for name in people for t in search_tokens(name)],
-                "text": [t for text in texts for t in search_tokens(text)],
+                "text": text_tokens,
+                "stems": [s for t in text_tokens if (s := stem(t, stem_chars))],
             }
         )
     return out
 
 
 class LexicalIndex:
-    """BM25 weights as a (terms x items) CSR matrix; vocabulary sorted for prefix lookups."""
+    """Per field, BM25 term weights (idf x saturated tf, before the field weight) as a
+    (terms x items) CSR matrix; the vocabulary is sorted for prefix lookups. Field weights
+    apply at query time, so a descriptive query can weigh titles less than a short one."""
 
     def __init__(
         self,
         vocab: list[str],
-        weights: sparse.csr_matrix,
+        fields: dict[str, sparse.csr_matrix],
         doc_freq: np.ndarray,
         title_terms: np.ndarray,
         params: LexicalParams,
     ) -> None:
-        if weights.shape[0] != len(vocab) or len(doc_freq) != len(vocab):
+        if set(fields) != set(FIELDS):
+            raise ArtifactError(f"lexical index: fields {sorted(fields)}, expected {FIELDS}")
+        shapes = {matrix.shape for matrix in fields.values()}
+        if len(shapes) != 1 or next(iter(shapes))[0] != len(vocab) or len(doc_freq) != len(vocab):
             raise ArtifactError("lexical index: vocabulary and weights disagree")
         self.vocab = vocab
-        self.weights = weights
+        self.fields = fields
         self.doc_freq = doc_freq
         self.title_terms = title_terms
         self.params = params
         self._term_id = {term: i for i, term in enumerate(vocab)}
         self._title_vocab = [vocab[i] for i in title_terms.tolist()]
+        self._combined: dict[tuple[float, ...], sparse.csr_matrix] = {}
+
+    def matrix(self, weights: Mapping[str, float] | None = None) -> sparse.csr_matrix:
+        """Field matrices summed under ``weights`` (default: the params'); cached per
+        weighting, since a service uses one or two."""
+        weights = weights or self.params.weights
+        key = tuple(float(weights[name]) for name in FIELDS)
+        if key not in self._combined:
+            total = sum(w * self.fields[name] for w, name in zip(key, FIELDS, strict=True))
+            self._combined[key] = sparse.csr_matrix(total, dtype=np.float32)
+        return self._combined[key]
 
     @property
     def n_items(self) -> int:
-        return int(self.weights.shape[1])
+        return int(self.fields[FIELDS[0]].shape[1])
 
     @classmethod
     def build(cls, catalog: pl.DataFrame, params: LexicalParams | None = None) -> LexicalIndex:
         params = params or LexicalParams()
-        fields = item_fields(catalog)
+        fields = item_fields(catalog, params.stem_chars)
         vocab = sorted({t for item in fields for tokens in item.values() for t in tokens})
         term_id = {term: i for i, term in enumerate(vocab)}
         n_items = len(fields)
-        total = sparse.csr_matrix((len(vocab), n_items), dtype=np.float64)
+        saturated_tf: dict[str, sparse.csr_matrix] = {}
         present = sparse.csr_matrix((len(vocab), n_items), dtype=np.float64)
         for name in FIELDS:
             rows, cols, tfs = [], [], []
@@ -141,17 +176,21 @@ class LexicalIndex:
             avg = max(lengths.mean(), 1e-9)
             b, k1 = params.b[name], params.k1
             norm = k1 * (1.0 - b + b * lengths[np.array(cols, dtype=np.int64)] / avg)
-            saturated = params.weights[name] * tf * (k1 + 1.0) / (tf + norm)
+            saturated = tf * (k1 + 1.0) / (tf + norm)
             shape = (len(vocab), n_items)
-            total = total + sparse.csr_matrix((saturated, (rows, cols)), shape=shape)
+            saturated_tf[name] = sparse.csr_matrix((saturated, (rows, cols)), shape=shape)
             present = present + sparse.csr_matrix((np.ones_like(tf), (rows, cols)), shape=shape)
         doc_freq = np.diff(present.indptr).astype(np.int64)  # items containing the term
         idf = np.log1p((n_items - doc_freq + 0.5) / (doc_freq + 0.5))
-        weights = sparse.csr_matrix(sparse.diags(idf) @ total, dtype=np.float32)
+        by_idf = sparse.diags(idf)
+        fields_bm25 = {
+            name: sparse.csr_matrix(by_idf @ matrix, dtype=np.float32)
+            for name, matrix in saturated_tf.items()
+        }
         title_terms = np.array(
             sorted({term_id[t] for item in fields for t in item["title"]}), dtype=np.int64
         )
-        return cls(vocab, weights, doc_freq, title_terms, params)
+        return cls(vocab, fields_bm25, doc_freq, title_terms, params)
 
     # -- query side --------------------------------------------------------------------------
 
@@ -172,6 +211,10 @@ class LexicalIndex:
                 matches.update(self._typo_terms(token))
             if matches:
                 groups.append(list(matches.items()))
+        for token in tokens:  # stems: a second, additive match of each word on descriptions
+            stemmed = stem(token, self.params.stem_chars)
+            if stemmed is not None and (term := self._term_id.get(stemmed)) is not None:
+                groups.append([(term, 1.0)])
         return groups
 
     def _prefix_terms(self, prefix: str) -> list[int]:
@@ -202,12 +245,13 @@ class LexicalIndex:
             if distance > 0
         }
 
-    def scores(self, query: str) -> np.ndarray:
+    def scores(self, query: str, field_weights: Mapping[str, float] | None = None) -> np.ndarray:
         """BM25 score of every item (0 where nothing matched)."""
+        matrix = self.matrix(field_weights)
         total = np.zeros(self.n_items, dtype=np.float32)
         for group in self.expand(query):
             ids = [term for term, _ in group]
-            rows = self.weights[ids]
+            rows = matrix[ids]
             if len(group) == 1:
                 total += group[0][1] * rows.toarray()[0]
             else:  # alternatives of one token: the best of them, not their sum
@@ -216,11 +260,15 @@ class LexicalIndex:
         return total
 
     def search(
-        self, query: str, n: int, allowed: np.ndarray | None = None
+        self,
+        query: str,
+        n: int,
+        allowed: np.ndarray | None = None,
+        field_weights: Mapping[str, float] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top ``n`` items with a positive score among ``allowed``, best first (ties by
         position), with their scores."""
-        scores = self.scores(query)
+        scores = self.scores(query, field_weights)
         if allowed is not None:
             scores[~allowed] = 0.0
         hits = np.flatnonzero(scores > 0)
@@ -233,26 +281,33 @@ class LexicalIndex:
 
     def save(self, path: Path) -> None:
         with open(path, "wb") as fh:
+            arrays: dict[str, np.ndarray] = {}
+            for name, matrix in self.fields.items():
+                arrays[f"{name}_data"] = matrix.data
+                arrays[f"{name}_indices"] = matrix.indices
+                arrays[f"{name}_indptr"] = matrix.indptr
             np.savez(
                 fh,
                 vocab=np.array(self.vocab, dtype=np.str_),
-                data=self.weights.data,
-                indices=self.weights.indices,
-                indptr=self.weights.indptr,
-                shape=np.array(self.weights.shape, dtype=np.int64),
+                shape=np.array(self.fields[FIELDS[0]].shape, dtype=np.int64),
                 doc_freq=self.doc_freq,
                 title_terms=self.title_terms,
+                **arrays,
             )
 
     @classmethod
     def load(cls, path: Path, params: LexicalParams) -> LexicalIndex:
         try:
             with np.load(path, allow_pickle=False) as data:
-                weights = sparse.csr_matrix(
-                    (data["data"], data["indices"], data["indptr"]),
-                    shape=tuple(data["shape"].tolist()),
-                )
+                shape = tuple(data["shape"].tolist())
+                fields = {
+                    name: sparse.csr_matrix(
+                        (data[f"{name}_data"], data[f"{name}_indices"], data[f"{name}_indptr"]),
+                        shape=shape,
+                    )
+                    for name in FIELDS
+                }
                 vocab = data["vocab"].tolist()
-                return cls(vocab, weights, data["doc_freq"], data["title_terms"], params)
+                return cls(vocab, fields, data["doc_freq"], data["title_terms"], params)
         except (OSError, KeyError, ValueError) as exc:
             raise ArtifactError(f"cannot read the lexical index {path}: {exc}") from exc

@@ -110,3 +110,18 @@ def test_corrupt_file_is_an_artifact_error(tmp_path: Path) -> None:
     path.write_bytes(b"not an npz")
     with pytest.raises(ArtifactError, match="lexical index"):
         LexicalIndex.load(path, LexicalParams())
+
+
+def test_truncation_stems_match_word_variants_in_descriptions(index: LexicalIndex) -> None:
+    # "spirits" and "wanders" are in Spirited Away's description; the query has other forms
+    assert top(index, "spirit wandering")[0] == "1"
+    assert top(index, "employment")[0] == "5"  # "employed"
+
+
+def test_field_weights_apply_at_query_time(index: LexicalIndex) -> None:
+    query = "parasite"  # a title word of Parasite only
+    titles_only = {"title": 1.0, "people": 0.0, "text": 0.0, "stems": 0.0}
+    no_titles = {"title": 0.0, "people": 1.0, "text": 1.0, "stems": 1.0}
+    assert top(index, query) == ["5"]
+    assert index.search(query, 5, field_weights=titles_only)[0].tolist() == [4]
+    assert index.search(query, 5, field_weights=no_titles)[0].tolist() == []
