@@ -1,10 +1,12 @@
 """Search quality on the labelled query set: success@1, success@10, recall@10, MRR@10, nDCG@10.
 
     python -m bench.search_quality --artifacts DIR [--queries FILE] [--out FILE]
+        [--retrieval hybrid|dense|lexical]
 
 Loads the engine from an artifact (a version directory or a root with ``current``), runs
 every query with k=10 and no filters, prints a table and writes a JSON report with the
-per-kind and overall metrics, every miss (with the top-3 returned titles) and the machine.
+per-kind and overall metrics against the recall@10 targets, every miss (with the top-3
+returned titles) and the machine.
 """
 
 from __future__ import annotations
@@ -136,14 +138,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queries", type=Path, default=DEFAULT_QUERIES)
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "search_quality.json")
     parser.add_argument("--device", default=None, help="encoder device, e.g. cpu or cuda")
+    parser.add_argument(
+        "--retrieval",
+        default="hybrid",
+        choices=("hybrid", "dense", "lexical"),
+        help="ablation: fuse both lists, or keep one (title matches stay in every mode)",
+    )
     args = parser.parse_args(argv)
 
-    from recsys.engine import Engine  # imported late: --help must not pay for torch
+    from recsys.engine import Engine, retrieval_options  # late: --help must not pay for torch
 
     header = run_header()
     queries = load_queries(args.queries)
     started = time.perf_counter()
     engine = Engine.load(args.artifacts, device=args.device)
+    engine = engine.with_options(retrieval_options(engine.options, args.retrieval))
     load_s = time.perf_counter() - started
     started = time.perf_counter()
     report = evaluate(engine, queries)
@@ -156,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         **header,
         "artifact": {"path": str(args.artifacts), **artifact_info(engine.manifest)},
         "queries": {"path": str(args.queries), "count": len(queries)},
+        "retrieval": args.retrieval,
         "k": K,
         "engine_load_s": round(load_s, 2),
         "eval_s": round(eval_s, 2),

@@ -12,6 +12,7 @@ search) sees every one of those scores as a feature.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import time
 from collections import Counter
@@ -70,6 +71,23 @@ class EngineOptions:
     )
     # a language needs this many items (original or localized) to be detected at all
     min_language_items: int = 5
+
+
+# named retrieval configurations (benchmark ablations, experiment variants)
+RETRIEVAL_MODES: dict[str, dict[str, float]] = {
+    "hybrid": {},
+    "dense": {"lexical_weight": 0.0},
+    "lexical": {"dense_weight": 0.0, "descriptive_dense_weight": 0.0},
+}
+
+
+def retrieval_options(base: EngineOptions, mode: str) -> EngineOptions:
+    """``base`` with the fusion weights of a named mode (see ``RETRIEVAL_MODES``)."""
+    if mode not in RETRIEVAL_MODES:
+        raise InvalidRequestError(
+            f"unknown retrieval mode {mode!r}; expected one of {', '.join(RETRIEVAL_MODES)}"
+        )
+    return dataclasses.replace(base, **RETRIEVAL_MODES[mode])
 
 
 def catalog_languages(items: ItemTable, min_items: int) -> list[str]:
