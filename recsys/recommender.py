@@ -26,9 +26,9 @@ from recsys.features import (
 )
 from recsys.interactions import InteractionLog
 from recsys.item_table import ItemTable
-from recsys.title_match import EXACT_BONUS
 from recsys.ranking import Ranker
 from recsys.service_types import Recommendation, RecommendationResult, SearchFilters
+from recsys.title_match import EXACT_BONUS
 
 MAX_REASONS = 3
 
