@@ -74,7 +74,7 @@ class EngineOptions:
 
 
 # named retrieval configurations (benchmark ablations, experiment variants)
-RETRIEVAL_MODES: dict[str, dict[str, float]] = {
+RETRIEVAL_MODES: dict[str, dict[str, Any]] = {
     "hybrid": {},
     "dense": {"lexical_weight": 0.0},
     "lexical": {"dense_weight": 0.0, "descriptive_dense_weight": 0.0},
