@@ -5,6 +5,10 @@
 * ``app.state.engine_state`` - :class:`api.deps.EngineState`; its ``.engine`` is the loaded
   ``SearchService`` once ready
 * ``app.state.request_log``  - :class:`api.metrics.RequestLog` or None
+* ``app.state.event_store``  - :class:`recsys.events.EventStore` (``settings.events_db``) and
+* ``app.state.exposure_logger`` - :class:`recsys.events.ExposureLogger`, both opened by the
+  lifespan (None outside it); shutdown drains the exposure queue, then closes the store. A
+  store that cannot be opened stops startup with the path and the reason.
 
 The engine loads in a background thread started by the lifespan, so ``/healthz`` answers at
 once; ``/readyz`` is 503 (``loading``, then ``failed`` with the reason if the loader raised)
@@ -24,8 +28,9 @@ import recsys
 from api.deps import EngineState
 from api.errors import install_error_handlers
 from api.metrics import Metrics, ObservabilityMiddleware, RequestLog
-from api.routes import health, items, recommendations, search
+from api.routes import events, health, items, recommendations, search
 from api.settings import Settings
+from recsys.events import ExposureLogger, SqliteEventStore
 from recsys.service_types import SearchService
 
 EngineLoader = Callable[[Settings], SearchService]
@@ -36,10 +41,11 @@ Multilingual search and recommendations over a streaming catalog.
 Every error has the shape `{"error": {"code": ..., "message": ...}}`:
 `invalid_parameter` (422: one parameter missing, malformed or out of range; the message names
 it), `invalid_request` (400: parameters contradict each other, e.g. `year_min > year_max`),
-`not_found` (404), `method_not_allowed` (405), `not_ready` (503: engine loading or failed),
-`internal` (500). Every response carries an `X-Request-ID` header (an incoming sane
-`X-Request-ID` is echoed, otherwise one is generated); search and recommendation responses
-repeat it in the body.
+`not_found` (404), `method_not_allowed` (405), `payload_too_large` (413: an event batch over
+1 MiB), `not_ready` (503: engine loading or failed), `store_unavailable` (503: events could not
+be stored; retrying is safe), `internal` (500). Every response carries an `X-Request-ID`
+header (an incoming sane `X-Request-ID` is echoed, otherwise one is generated); search and
+recommendation responses repeat it in the body.
 """
 
 
@@ -64,6 +70,9 @@ def create_app(settings: Settings, engine_loader: EngineLoader | None = None) ->
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store = SqliteEventStore(settings.events_db)
+        exposure_logger = ExposureLogger(store)
+        app.state.event_store, app.state.exposure_logger = store, exposure_logger
         state = EngineState()
         app.state.engine_state = state
         metrics.engine_ready.set(0)
@@ -79,6 +88,9 @@ def create_app(settings: Settings, engine_loader: EngineLoader | None = None) ->
         finally:
             state.close()
             metrics.engine_ready.set(0)
+            app.state.exposure_logger = app.state.event_store = None
+            exposure_logger.close()  # writes everything still queued
+            store.close()
 
     app = FastAPI(
         title="recsys",
@@ -90,6 +102,7 @@ def create_app(settings: Settings, engine_loader: EngineLoader | None = None) ->
     app.state.metrics = metrics
     app.state.request_log = request_log
     app.state.engine_state = EngineState(reason="engine not started")
+    app.state.event_store = app.state.exposure_logger = None
 
     install_error_handlers(app)
     app.add_middleware(ObservabilityMiddleware, metrics=metrics)
@@ -97,6 +110,7 @@ def create_app(settings: Settings, engine_loader: EngineLoader | None = None) ->
     app.include_router(search.build_router(settings, request_log))
     app.include_router(items.build_router(settings, request_log))
     app.include_router(recommendations.build_router(settings, request_log))
+    app.include_router(events.build_router(metrics.registry, lambda: app.state.exposure_logger))
     return app
 
 

@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from recsys.events import DEFAULT_EVENTS_DB
+
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 
 
@@ -26,6 +28,9 @@ class Settings(BaseSettings):
     # When set, one JSON line per served search/similar/item/recommendations request is
     # appended here.
     request_log: Path | None = None
+    # The event store (POST /v1/events and the exposure log); `recsys events export` reads the
+    # same file by default (both honour RECSYS_EVENTS_DB).
+    events_db: Path = DEFAULT_EVENTS_DB
     # Passed to the engine loader (e.g. "cpu", "cuda", "cuda:1"); None lets the engine choose.
     encoder_device: str | None = None
     # Query embeddings cached for repeated queries (0 disables the cache).

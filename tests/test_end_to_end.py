@@ -64,7 +64,7 @@ def data_slice(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def client(data_slice: Path, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     out = tmp_path_factory.mktemp("artifacts")
     build(data_slice, out, BuildOptions(progress=False))
-    app = create_app(Settings(artifacts_dir=out))
+    app = create_app(Settings(artifacts_dir=out, events_db=out / "events.sqlite3"))
     with TestClient(app) as client:
         deadline = time.monotonic() + 120
         while client.get("/readyz").status_code != 200:

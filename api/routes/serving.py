@@ -1,15 +1,21 @@
-"""What every engine route shares once the engine has answered: the request id, and the
-served-request log line ("log what was served"), so all routes log through one code path."""
+"""What every engine route shares once the engine has answered: the request id, the
+served-request log line ("log what was served") and the exposure record (what was shown, for
+attributing events and experiments), so all routes log through one code path."""
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import Request
 
 from api.metrics import RequestLog
+from recsys.events import Exposure, ExposureLogger
+
+logger = logging.getLogger("api")
 
 
 def request_id_of(request: Request) -> str:
@@ -53,3 +59,48 @@ def log_served(request_log: RequestLog | None, record: dict[str, Any]) -> None:
     """Append a :func:`served_record` to the request log, if there is one."""
     if request_log is not None:
         request_log.write(record)
+
+
+def exposure_logger_of(request: Request) -> ExposureLogger | None:
+    """The app's exposure logger (None before startup / after shutdown)."""
+    exposure_logger = getattr(request.app.state, "exposure_logger", None)
+    return exposure_logger if isinstance(exposure_logger, ExposureLogger) else None
+
+
+def log_exposure(
+    exposure_logger: ExposureLogger | None,
+    *,
+    request_id: str,
+    route: str,
+    user_id: str | None,
+    model_version: str,
+    items: Sequence[str],
+    query: str | None = None,
+    experiment: str | None = None,
+    variant: str | None = None,
+    teams: Sequence[str] | None = None,
+) -> None:
+    """Record the served list (position = index in ``items``) in the exposure log.
+
+    Only enqueues (microseconds); the store write happens on the logger's thread. Never
+    raises: a bad record (``teams`` not matching ``items``) is a bug to log, not a reason to
+    fail the response.
+    """
+    if exposure_logger is None:
+        return
+    try:
+        exposure = Exposure(
+            request_id=request_id,
+            route=route,
+            model_version=model_version,
+            items=tuple(items),
+            user_id=user_id,
+            experiment=experiment,
+            variant=variant,
+            query=query,
+            teams=None if teams is None else tuple(teams),
+        )
+    except ValueError:
+        logger.exception("invalid exposure record for request %s (not logged)", request_id)
+        return
+    exposure_logger.log(exposure)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -290,6 +291,8 @@ def make_settings(**overrides: Any) -> Settings:
         "request_log": None,
         "encoder_device": None,
         "log_level": "info",
+        # never the repo's var/events.sqlite3: each app gets its own store
+        "events_db": Path(tempfile.mkdtemp(prefix="recsys-events-")) / "events.sqlite3",
     }
     values.update(overrides)
     return Settings(**values)
