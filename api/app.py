@@ -5,6 +5,8 @@
 * ``app.state.engine_state`` - :class:`api.deps.EngineState`; its ``.engine`` is the loaded
   ``SearchService`` once ready
 * ``app.state.request_log``  - :class:`api.metrics.RequestLog` or None
+* ``app.state.experiments``  - :class:`recsys.experiments.ExperimentConfig` (loaded at
+  creation: an invalid file fails fast with the reason)
 * ``app.state.event_store``  - :class:`recsys.events.EventStore` (``settings.events_db``) and
 * ``app.state.exposure_logger`` - :class:`recsys.events.ExposureLogger`, both opened by the
   lifespan (None outside it); shutdown drains the exposure queue, then closes the store. A
@@ -28,10 +30,11 @@ import recsys
 from api.deps import EngineState
 from api.errors import install_error_handlers
 from api.metrics import Metrics, ObservabilityMiddleware, RequestLog
-from api.routes import events, health, items, recommendations, search
+from api.routes import events, experiments, health, items, recommendations, search
 from api.settings import Settings
 from recsys.events import ExposureLogger, SqliteEventStore
 from recsys.service_types import SearchService
+from recsys.variants import load_served_experiments
 
 EngineLoader = Callable[[Settings], SearchService]
 
@@ -103,6 +106,7 @@ def create_app(settings: Settings, engine_loader: EngineLoader | None = None) ->
     app.state.request_log = request_log
     app.state.engine_state = EngineState(reason="engine not started")
     app.state.event_store = app.state.exposure_logger = None
+    app.state.experiments = load_served_experiments(settings.experiments_path)
 
     install_error_handlers(app)
     app.add_middleware(ObservabilityMiddleware, metrics=metrics)
@@ -110,6 +114,7 @@ def create_app(settings: Settings, engine_loader: EngineLoader | None = None) ->
     app.include_router(search.build_router(settings, request_log))
     app.include_router(items.build_router(settings, request_log))
     app.include_router(recommendations.build_router(settings, request_log))
+    app.include_router(experiments.build_router())
     app.include_router(events.build_router(metrics.registry, lambda: app.state.exposure_logger))
     return app
 

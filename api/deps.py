@@ -32,6 +32,7 @@ from api.errors import ApiError
 from api.metrics import Metrics
 from api.settings import Settings
 from recsys.errors import InvalidRequestError, RecsysError
+from recsys.experiments import ExperimentConfig
 from recsys.service_types import SearchFilters, SearchService
 
 YEAR_MIN, YEAR_MAX = 1800, 2100
@@ -198,6 +199,27 @@ LangQuery = Annotated[
     ),
 ]
 
+VARIANT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+
+VariantQuery = Annotated[
+    str | None,
+    Query(
+        pattern=VARIANT_PATTERN,
+        description="QA override: serve this variant of the experiment running on this "
+        "surface instead of the user's assigned one (400 if no running experiment has it). "
+        "Forced requests are answered with the experiment and variant but are not logged as "
+        "randomized exposures.",
+        examples=["treatment"],
+    ),
+]
+
+
+def get_experiments(request: Request) -> ExperimentConfig:
+    """The app's experiments config (``app.state.experiments``)."""
+    config = getattr(request.app.state, "experiments", None)
+    return config if isinstance(config, ExperimentConfig) else ExperimentConfig()
+
+
 ItemIdPath = Annotated[
     str,
     Path(
@@ -214,9 +236,9 @@ UserIdQuery = Annotated[
     Query(
         min_length=1,
         max_length=MAX_USER_ID_CHARS,
-        description="Opaque user id (1-128 chars, no control characters). Recorded with what "
-        "was served (the served-request log); results are not personalized yet: the "
-        "personalized reranker reads it once it ships.",
+        description="Opaque user id (1-128 chars, no control characters). A known user gets "
+        "personally reranked results; it also decides the user's experiment arm and is "
+        "recorded with what was served.",
         examples=["u_12345"],
     ),
     AfterValidator(_clean_user_id),

@@ -127,6 +127,10 @@ class SearchResponse(BaseModel):
     request_id: str = Field(description="Same value as the X-Request-ID response header.")
     query: str = Field(description="The normalized query (for /similar: the item id).")
     model_version: str
+    experiment: str | None = Field(
+        default=None, description="The experiment this response belongs to, if any."
+    )
+    variant: str | None = Field(default=None, description="Its variant (arm), if any.")
     query_language: str | None = Field(
         default=None,
         description="The query's language (ISO 639-1) when detection was confident; items "
@@ -206,9 +210,14 @@ class RecommendationResponse(BaseModel):
     user_id: str
     model_version: str
     ranker: str = Field(
-        description="The ranker that ordered the list (e.g. lightgbm, noop, popularity).",
+        description="The ranker that ordered the list (e.g. lightgbm, noop, popularity; "
+        "'noop+lightgbm' for a team-draft interleaving of two).",
         examples=["lightgbm"],
     )
+    experiment: str | None = Field(
+        default=None, description="The experiment this response belongs to, if any."
+    )
+    variant: str | None = Field(default=None, description="Its variant (arm), if any.")
     cold_start: bool = Field(
         description="True when the user had no usable history (e.g. an unknown user): the "
         "list is then popularity-based.",

@@ -9,6 +9,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from recsys.events import DEFAULT_EVENTS_DB
+from recsys.experiments import DEFAULT_EXPERIMENTS
 
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 
@@ -31,6 +32,9 @@ class Settings(BaseSettings):
     # The event store (POST /v1/events and the exposure log); `recsys events export` reads the
     # same file by default (both honour RECSYS_EVENTS_DB).
     events_db: Path = DEFAULT_EVENTS_DB
+    # Online experiments (config/experiments.toml by default); None or a missing default file:
+    # no experiments. A file that exists but is invalid stops startup with the reason.
+    experiments_path: Path | None = DEFAULT_EXPERIMENTS
     # Passed to the engine loader (e.g. "cpu", "cuda", "cuda:1"); None lets the engine choose.
     encoder_device: str | None = None
     # Query embeddings cached for repeated queries (0 disables the cache).

@@ -73,6 +73,7 @@ class EngineOptions:
     min_language_items: int = 5
 
 
+SEARCH_RANKERS = (None, "lightgbm", "noop")
 # named retrieval configurations (benchmark ablations, experiment variants)
 RETRIEVAL_MODES: dict[str, dict[str, Any]] = {
     "hybrid": {},
@@ -135,6 +136,7 @@ class Engine:
             self._encode_query_uncached
         )
         self.lexicon = TitleLexicon.from_items(items)
+        self._modes: dict[str, Engine] = {}
         self.lexical = lexical or LexicalIndex.build(items.frame)
         if self.lexical.n_items != len(items):
             raise ArtifactError("the lexical index and the catalog disagree on the item count")
@@ -195,11 +197,18 @@ class Engine:
             lexical,
         )
 
+    def _retrieval_mode(self, mode: str) -> Engine:
+        """This engine under a named retrieval mode, made once per mode."""
+        if mode not in self._modes:
+            self._modes[mode] = self.with_options(retrieval_options(self.options, mode))
+        return self._modes[mode]
+
     def with_options(self, options: EngineOptions) -> Engine:
         """The same loaded engine under other retrieval options (ablations, A/B variants);
         shares every array and model, costs nothing."""
         other = copy.copy(self)
         other.options = options
+        other._modes = {}
         other.doc_weight = np.where(self.doc_kinds == "title", options.title_weight, 1.0)
         other._encode_query = functools.lru_cache(maxsize=options.query_cache_size)(
             other._encode_query_uncached
@@ -336,7 +345,18 @@ class Engine:
         filters: SearchFilters | None = None,
         lang: str | None = None,
         user_id: str | None = None,
+        ranker: str | None = None,
+        retrieval: str | None = None,
     ) -> SearchResult:
+        """``ranker``: "lightgbm" (default: the personal search ranker, for known users) or
+        "noop" (retrieval order); ``retrieval``: a ``RETRIEVAL_MODES`` name (default hybrid)."""
+        if retrieval is not None and retrieval != "hybrid":
+            return self._retrieval_mode(retrieval).search(query, k, filters, lang, user_id, ranker)
+        if ranker not in SEARCH_RANKERS:
+            raise InvalidRequestError(
+                f"search ranker must be one of {', '.join(map(str, SEARCH_RANKERS[1:]))}, "
+                f"got {ranker!r}"
+            )
         query = query.strip()
         if not query:
             raise InvalidRequestError("query is empty")
@@ -347,7 +367,7 @@ class Engine:
         timings["encode_ms"] = (time.perf_counter() - t0) * 1000
         t1 = time.perf_counter()
         language = self.languages.detect(query)
-        personal = self.recommender is not None and user_id is not None
+        personal = self.recommender is not None and user_id is not None and ranker != "noop"
         depth = max(k, self.options.personal_rerank_depth) if personal else k
         items, query_scores = self.retrieve(query, depth, allowed, query_vec, language)
         scores = query_scores[:, QUERY_FEATURES.index("query_fused")]

@@ -85,6 +85,8 @@ class SearchService(Protocol):
         filters: SearchFilters | None = None,
         lang: str | None = None,
         user_id: str | None = None,
+        ranker: str | None = None,
+        retrieval: str | None = None,
     ) -> SearchResult: ...
 
     def similar(

@@ -15,6 +15,7 @@ from api.routes.serving import log_served, request_id_of, served_record
 from api.schemas import ItemResponse, SearchResponse, error_responses, to_jsonable
 from api.settings import Settings
 from recsys.service_types import SearchFilters, SearchService
+from recsys.variants import Served
 
 
 def build_router(settings: Settings, request_log: RequestLog | None) -> APIRouter:
@@ -74,7 +75,7 @@ def build_router(settings: Settings, request_log: RequestLog | None) -> APIRoute
             request_log,
             route="similar",
             started=started,
-            result=result,
+            served=Served(result),
             k=k,
             lang=lang,
             filters=filters,

@@ -10,7 +10,12 @@ it).
 Parameters: ``user_id`` (required; 1-128 characters, no control characters), ``k``
 (1..``max_k``, default ``default_k``), ``include_seen`` (default false: items the user already
 consumed are left out), ``lang``, and the search filters ``type``, ``genre``, ``year_min``,
-``year_max`` (``year_min > year_max`` is a 400).
+``year_max``, ``original_language``, ``maturity_rating`` (``year_min > year_max`` is a 400),
+and ``variant`` (QA: force an experiment arm).
+
+Under a running experiment (config/experiments.toml) the response carries ``experiment``
+and ``variant``, the arm's ranker orders the list (an interleaving arm team-drafts two
+rankers' lists) and the exposure log records the list, the arm and the team per position.
 
 An unknown user is not an error: the engine answers a cold-start (popularity) list with
 ``cold_start: true``. Engine errors map as everywhere else (``InvalidRequestError`` 400,
@@ -27,12 +32,29 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from api.deps import LangQuery, RequiredUserIdQuery, check_filters, get_engine, get_filters, k_query
+from api.deps import (
+    LangQuery,
+    RequiredUserIdQuery,
+    VariantQuery,
+    check_filters,
+    get_engine,
+    get_experiments,
+    get_filters,
+    k_query,
+)
 from api.metrics import RequestLog
-from api.routes.serving import log_served, request_id_of, served_record
+from api.routes.serving import (
+    exposure_logger_of,
+    log_exposure,
+    log_served,
+    request_id_of,
+    served_record,
+)
 from api.schemas import RecommendationResponse, error_responses
 from api.settings import Settings
+from recsys.experiments import ExperimentConfig
 from recsys.service_types import SearchFilters, SearchService
+from recsys.variants import assignment_for, serve_recommendations
 
 
 def build_router(settings: Settings, request_log: RequestLog | None) -> APIRouter:
@@ -49,6 +71,7 @@ def build_router(settings: Settings, request_log: RequestLog | None) -> APIRoute
         engine: Annotated[SearchService, Depends(get_engine)],
         user_id: RequiredUserIdQuery,
         filters: Annotated[SearchFilters, Depends(get_filters)],
+        experiments: Annotated[ExperimentConfig, Depends(get_experiments)],
         k: Annotated[int, k_query(settings)] = settings.default_k,
         include_seen: Annotated[
             bool,
@@ -59,20 +82,20 @@ def build_router(settings: Settings, request_log: RequestLog | None) -> APIRoute
             ),
         ] = False,
         lang: LangQuery = None,
+        variant: VariantQuery = None,
     ) -> RecommendationResponse:
         # A plain `def`: FastAPI runs it in the thread pool, so the CPU-bound engine call
         # does not block the event loop.
         started = time.perf_counter()
-        result = engine.recommend(
-            user_id,
-            k=k,
-            filters=check_filters(filters),
-            lang=lang,
-            include_seen=include_seen,
-        )
         request_id = request_id_of(request)
+        arm = assignment_for(experiments, "recommendations", user_id, variant)
+        served = serve_recommendations(
+            engine, arm, request_id, user_id, k, check_filters(filters), lang, include_seen
+        )
+        result = served.result
         response = RecommendationResponse.from_result(result, request_id)
         response.items = response.items[:k]
+        response.experiment, response.variant = served.experiment, served.variant
         log_served(
             request_log,
             served_record(
@@ -82,10 +105,27 @@ def build_router(settings: Settings, request_log: RequestLog | None) -> APIRoute
                 model_version=response.model_version,
                 item_ids=[item.item_id for item in response.items],
                 scores=[item.score for item in response.items],
-                params={"k": k, "lang": lang, **asdict(filters), "include_seen": include_seen},
+                params={
+                    "k": k,
+                    "lang": lang,
+                    **asdict(filters),
+                    "include_seen": include_seen,
+                    "variant": served.variant,
+                },
                 user_id=user_id,
                 timings_ms=dict(result.timings_ms),
             ),
+        )
+        log_exposure(
+            exposure_logger_of(request),
+            request_id=request_id,
+            route="recommendations",
+            user_id=user_id,
+            model_version=response.model_version,
+            items=[item.item_id for item in response.items],
+            experiment=served.logged_experiment,
+            variant=served.variant,
+            teams=served.teams[: len(response.items)] if served.teams else None,
         )
         return response
 

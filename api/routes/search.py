@@ -13,17 +13,27 @@ from pydantic import AfterValidator
 from api.deps import (
     LangQuery,
     UserIdQuery,
+    VariantQuery,
     check_filters,
     get_engine,
+    get_experiments,
     get_filters,
     k_query,
     make_query_validator,
 )
 from api.metrics import RequestLog
-from api.routes.serving import log_served, request_id_of, served_record
+from api.routes.serving import (
+    exposure_logger_of,
+    log_exposure,
+    log_served,
+    request_id_of,
+    served_record,
+)
 from api.schemas import SearchResponse, error_responses
 from api.settings import Settings
+from recsys.experiments import ExperimentConfig
 from recsys.service_types import SearchFilters, SearchResult, SearchService
+from recsys.variants import Served, assignment_for, serve_search
 
 
 def respond(
@@ -32,7 +42,7 @@ def respond(
     *,
     route: str,
     started: float,
-    result: SearchResult,
+    served: Served[SearchResult],
     k: int,
     lang: str | None,
     filters: SearchFilters,
@@ -40,11 +50,14 @@ def respond(
     item_id: str | None = None,
     user_id: str | None = None,
 ) -> SearchResponse:
-    """Shape an engine result into the response and log what was served."""
+    """Shape an engine result into the response and log what was served (request log and
+    exposure log)."""
+    result = served.result
     request_id = request_id_of(request)
     response = SearchResponse.from_result(result, request_id)
     response.items = response.items[:k]
     response.query = query if query is not None else (item_id or result.query)
+    response.experiment, response.variant = served.experiment, served.variant
     log_served(
         request_log,
         served_record(
@@ -54,12 +67,24 @@ def respond(
             model_version=response.model_version,
             item_ids=[hit.item_id for hit in response.items],
             scores=[hit.score for hit in response.items],
-            params={"k": k, "lang": lang, **asdict(filters)},
+            params={"k": k, "lang": lang, **asdict(filters), "variant": served.variant},
             query=query,
             item_id=item_id,
             user_id=user_id,
             timings_ms=dict(result.timings_ms),
         ),
+    )
+    log_exposure(
+        exposure_logger_of(request),
+        request_id=request_id,
+        route=route,
+        user_id=user_id,
+        model_version=response.model_version,
+        items=[hit.item_id for hit in response.items],
+        query=response.query,
+        experiment=served.logged_experiment,
+        variant=served.variant,
+        teams=served.teams[: len(response.items)] if served.teams else None,
     )
     return response
 
@@ -90,20 +115,25 @@ def build_router(settings: Settings, request_log: RequestLog | None) -> APIRoute
             AfterValidator(make_query_validator(settings.max_query_chars)),
         ],
         filters: Annotated[SearchFilters, Depends(get_filters)],
+        experiments: Annotated[ExperimentConfig, Depends(get_experiments)],
         k: Annotated[int, k_query(settings)] = settings.default_k,
         lang: LangQuery = None,
         user_id: UserIdQuery = None,
+        variant: VariantQuery = None,
     ) -> SearchResponse:
         # A plain `def`: FastAPI runs it in the thread pool, so the CPU-bound engine call
         # does not block the event loop.
         started = time.perf_counter()
-        result = engine.search(q, k=k, filters=check_filters(filters), lang=lang, user_id=user_id)
+        arm = assignment_for(experiments, "search", user_id, variant)
+        served = serve_search(
+            engine, arm, request_id_of(request), q, k, check_filters(filters), lang, user_id
+        )
         response = respond(
             request,
             request_log,
             route="search",
             started=started,
-            result=result,
+            served=served,
             k=k,
             lang=lang,
             filters=filters,

@@ -168,17 +168,23 @@ class FakeService:
         filters: SearchFilters | None = None,
         lang: str | None = None,
         user_id: str | None = None,
+        ranker: str | None = None,
+        retrieval: str | None = None,
     ) -> SearchResult:
-        self._record(
-            "search", {"query": query, "k": k, "filters": filters, "lang": lang, "user_id": user_id}
-        )
+        """Score = query words found in title/description/genres + prior; ``ranker="noop"``
+        drops the prior (a different order for interleaving tests)."""
+        args = {"query": query, "k": k, "filters": filters, "lang": lang, "user_id": user_id}
+        if ranker is not None or retrieval is not None:
+            args.update(ranker=ranker, retrieval=retrieval)
+        self._record("search", args)
         q = _tokens(query)
         scored = []
         for item in CATALOG:
             if not self._passes(item, filters):
                 continue
             text = _tokens(f"{item.title} {item.description} {' '.join(item.genres)}")
-            scored.append((len(q & text) + item.prior, item))
+            prior = 0.0 if ranker == "noop" else item.prior
+            scored.append((len(q & text) + prior, item))
         return SearchResult(query, self._rank(scored, k, lang), self.model_version, {"total": 1.5})
 
     def similar(
@@ -244,7 +250,9 @@ class FakeService:
             if lang is not None and lang in item.localized:
                 reasons.append("popular in your language")
                 sources.append("lang")
-            scored.append((overlap + item.prior, item, reasons, sources))
+            # "noop" (candidate order) ignores taste: a different order for interleaving tests
+            score = item.prior if ranker == "noop" else overlap + item.prior
+            scored.append((score, item, reasons, sources))
         scored.sort(key=lambda entry: (-entry[0], entry[1].item_id))
         items = [
             Recommendation(self._hit(item, score, lang), reasons, sources)
@@ -293,6 +301,7 @@ def make_settings(**overrides: Any) -> Settings:
         "log_level": "info",
         # never the repo's var/events.sqlite3: each app gets its own store
         "events_db": Path(tempfile.mkdtemp(prefix="recsys-events-")) / "events.sqlite3",
+        "experiments_path": None,  # tests/api/test_experiments.py sets its own
     }
     values.update(overrides)
     return Settings(**values)

@@ -46,7 +46,9 @@ def test_recommendations_known_answer(client: TestClient, fake: FakeService) -> 
     r = client.get(PATH, params={"user_id": "u1", "k": 3})
     assert r.status_code == 200, r.text
     body = r.json()
-    assert set(body) == {"request_id", "user_id", "model_version", "ranker", "cold_start", "items"}
+    keys = {"request_id", "user_id", "model_version", "ranker", "cold_start", "items"}
+    assert set(body) == keys | {"experiment", "variant"}
+    assert body["experiment"] is None and body["variant"] is None  # no experiments configured
     assert body["user_id"] == "u1"
     assert body["model_version"] == "fake-1"
     assert body["ranker"] == "fake-genre"

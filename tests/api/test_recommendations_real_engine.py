@@ -26,6 +26,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 MakeClient = Callable[..., TestClient]
 PATH = "/v1/recommendations"
 RESPONSE_KEYS = {"request_id", "user_id", "model_version", "ranker", "cold_start", "items"}
+RESPONSE_KEYS |= {"experiment", "variant"}
 ITEM_KEYS = {
     "item_id",
     "title",
@@ -170,7 +171,15 @@ def test_search(client: TestClient, artifact: Artifact, user_id: str | None) -> 
     r = client.get("/v1/search", params=params)
     assert r.status_code == 200, r.text
     body = r.json()
-    assert set(body) == {"request_id", "query", "model_version", "query_language", "items"}
+    assert set(body) == {
+        "request_id",
+        "query",
+        "model_version",
+        "query_language",
+        "experiment",
+        "variant",
+        "items",
+    }
     assert body["query"] == "Fight Club"
     assert body["model_version"] == artifact.directory.name
     assert len(body["items"]) == 5

@@ -156,3 +156,17 @@ def test_remakes_stay_distinguishable(engine: Engine) -> None:
         ("The Godfather", 1972),
         ("The Godfather: Part II", 1974),
     }
+
+
+def test_search_ranker_and_retrieval_arms(engine: Engine) -> None:
+    from recsys.errors import InvalidRequestError
+
+    hybrid = ids(engine.search("concentration camp father", k=5))
+    assert ids(engine.search("concentration camp father", k=5, ranker="noop")) == hybrid
+    dense = engine.search("concentration camp father", k=5, retrieval="dense")
+    lexical = engine.search("concentration camp father", k=5, retrieval="lexical")
+    assert len(dense.items) == 5 and ids(lexical) == ["7"]  # only one item has those words
+    with pytest.raises(InvalidRequestError, match="search ranker"):
+        engine.search("godfather", ranker="popularity")
+    with pytest.raises(InvalidRequestError, match="retrieval mode"):
+        engine.search("godfather", retrieval="fuzzy")
