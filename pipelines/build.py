@@ -32,6 +32,7 @@ from recsys.ingest import build_catalog
 from recsys.interactions import leave_last_n, read_movielens_interactions
 from recsys.item_table import ItemTable
 from recsys.lexical import LexicalIndex
+from recsys.logged_events import LoggedInteractions, check_events_db, load_logged_interactions
 from recsys.personalization import Personalization, fit_personalization
 from recsys.search_training import search_lists
 from recsys.training import train_on_lists
@@ -52,6 +53,7 @@ class BuildOptions:
     config: RecsysConfig = field(default_factory=RecsysConfig.load)
     train_search_ranker: bool = True
     cache_dir: Path | None = None  # embedding cache; default <out>/.cache/embeddings
+    events_db: Path | None = None  # also learn from the service's logged events (SQLite store)
 
 
 def input_checksums(data_dir: Path) -> dict[str, str]:
@@ -70,6 +72,8 @@ def build(
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     if not data_dir.is_dir():
         raise InputDataError(str(data_dir), "data directory does not exist")
+    if options.events_db is not None:
+        check_events_db(options.events_db)
     timings: dict[str, float] = {}
 
     start = time.perf_counter()
@@ -107,6 +111,14 @@ def build(
 
     start = time.perf_counter()
     interactions, interaction_reports = read_movielens_interactions(data_dir, catalog)
+    logged: LoggedInteractions | None = None
+    if options.events_db is not None:
+        logged = load_logged_interactions(
+            options.events_db, catalog, interactions["user_id"].unique().to_list()
+        )
+        interactions = pl.concat([interactions, logged.frame]).sort("user_id", "ts", "item_id")
+        interaction_reports[logged.report.name] = logged.report
+        log.info("logged events: %s", logged.summary)
     items = ItemTable(catalog)
     doc_items = items.positions(documents["item_id"].to_list())
     doc_kinds = documents["kind"].to_numpy()
@@ -133,11 +145,14 @@ def build(
         _train_search_ranker(personal, engine, catalog, options.config)
         timings["search_ranker_s"] = time.perf_counter() - start
     personal.info["interactions_report"] = {k: v.to_dict() for k, v in interaction_reports.items()}
+    if logged is not None:
+        personal.info["logged_events"] = logged.summary
 
     inputs = input_checksums(data_dir)
-    content_hash = hashlib.sha256(
-        repr((sorted(inputs.items()), encoder.config.fingerprint())).encode()
-    ).hexdigest()
+    hashed: tuple[object, ...] = (sorted(inputs.items()), encoder.config.fingerprint())
+    if logged is not None:  # the events are an input too (a build without them hashes as before)
+        hashed += (logged.summary["sha256"],)
+    content_hash = hashlib.sha256(repr(hashed).encode()).hexdigest()
 
     def write(tmp: Path) -> Manifest:
         catalog.write_parquet(tmp / "catalog.parquet")
