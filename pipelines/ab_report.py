@@ -129,6 +129,14 @@ def render_table(report: dict[str, Any]) -> str:
                 f"{a} {votes[a]:,}, tie {votes['tie']:,}; impressions won {b} {wins[b]:,}, "
                 f"{a} {wins[a]:,}, tie {wins['tie']:,}"
             ]
+            margin = il.get("margin") or {}
+            if margin.get("mean") is not None:
+                msig = "significant" if margin["significant"] else "not significant"
+                lines.append(
+                    f"  per-user win margin ({b} - {a} pages won): "
+                    f"{_ci(margin, signed=True, digits=3)}, t-test p = {_p(margin['p_value'])} "
+                    f"({msig})"
+                )
         excluded = exp["excluded"]
         if excluded["users_in_several_variants"] or excluded["unknown_variants"]:
             lines.append(

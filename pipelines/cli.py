@@ -5,7 +5,11 @@ recsys serve --artifacts artifacts --host 127.0.0.1 --port 8000
 recsys info  --artifacts artifacts
 recsys evaluate --artifacts artifacts [--data data] [--out DIR]
 recsys truncate-data --data data --before 2017-01-01 --out /tmp/data-2016
+recsys holdout-data --data data --n 10 --out /tmp/data-holdout
 recsys backtest --artifacts /tmp/artifacts-2016 --future data
+recsys events export [--db var/events.sqlite3] [--out FILE]
+recsys ab-report [--db ...] [--experiment KEY] [--json] [--plot FILE]
+recsys simulate --url http://127.0.0.1:8000 --holdout /tmp/data-holdout/holdout.csv
 """
 
 from __future__ import annotations
@@ -19,9 +23,15 @@ from typing import Annotated, Any
 
 import typer
 
+from pipelines.ab_report import ab_report
+from pipelines.events_cli import events_app
+from pipelines.simulate_cli import simulate
 from recsys.errors import RecsysError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+app.add_typer(events_app, name="events")
+app.command("ab-report")(ab_report)
+app.command("simulate")(simulate)
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -65,6 +75,13 @@ def build(
     no_search_ranker: Annotated[
         bool, typer.Option("--no-search-ranker", help="skip training the personal search ranker")
     ] = False,
+    events: Annotated[
+        Path | None,
+        typer.Option(
+            help="also learn from events logged by the service (SQLite store), "
+            "e.g. var/events.sqlite3"
+        ),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Run every offline pipeline over DATA and publish a new artifact version under OUT."""
@@ -92,6 +109,7 @@ def build(
         config=model_config,
         train_search_ranker=not no_search_ranker,
         cache_dir=cache_dir,
+        events_db=events,
     )
     try:
         final = run_build(data, out, options)
@@ -187,6 +205,32 @@ def truncate_data(
         _fail(exc)
     for name, (kept, total) in counts.items():
         typer.echo(f"{name}: kept {kept} of {total} rows")
+
+
+@app.command("holdout-data")
+def holdout_data(
+    data: Annotated[Path, typer.Option(help="source data directory")] = Path("data"),
+    n: Annotated[int, typer.Option(min=1, help="latest ratings held out per user")] = 10,
+    min_history: Annotated[
+        int, typer.Option(min=0, help="ratings a user must keep to be held out")
+    ] = 5,
+    out: Annotated[Path, typer.Option(help="new data directory (must not exist)")] = Path(
+        "data-holdout"
+    ),
+) -> None:
+    """Copy DATA to OUT with each user's last N ratings moved to OUT/holdout.csv."""
+    _setup_logging(False)
+    from pipelines.holdout import holdout_data_dir
+
+    try:
+        summary = holdout_data_dir(data, out, n, min_history)
+    except (RecsysError, ValueError, FileExistsError) as exc:
+        _fail(exc)
+    typer.echo(
+        f"held out {summary['rows_held_out']} ratings of {summary['users_held_out']} users "
+        f"(kept {summary['ratings_kept']} of {summary['ratings_total']}; "
+        f"removed {summary['tags_removed']} later tags) -> {summary['holdout']}"
+    )
 
 
 @app.command()

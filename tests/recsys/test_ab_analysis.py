@@ -17,13 +17,12 @@ from recsys.ab_analysis import (
     srm_check,
     user_table,
     user_votes,
-    users_needed_ab,
-    users_needed_interleaving,
 )
 from recsys.errors import InputDataError
 from recsys.experiments import ExperimentConfig, Variant
 from recsys.interleaving import rng_for, team_draft
 from recsys.metrics import ndcg_at_k
+from recsys.power import users_needed_ab, users_needed_interleaving, users_needed_paired
 
 TS = datetime(2026, 11, 20, 12, tzinfo=UTC)
 EXPOSURE_SCHEMA: dict[str, Any] = {
@@ -325,3 +324,26 @@ def test_frames_built_from_python_rows_with_all_null_columns() -> None:
     outcomes = exposure_outcomes(exposures, events)
     assert outcomes["clicks"].to_list() == [1]
     assert srm_check({"a": 1, "b": 0}, {"a": 1, "b": 1})["small_sample"]
+
+
+def test_users_needed_paired_counts_the_size_of_preferences() -> None:
+    rng = np.random.default_rng(3)
+    # most users indifferent (0), a third prefer the challenger by several clicks
+    diffs = np.where(rng.random(300) < 0.33, rng.integers(1, 6, 300), 0).astype(float)
+    diffs -= rng.integers(0, 2, 300)  # noise clicks for the baseline
+    found = users_needed_paired(diffs, n_resamples=200, grid=[10, 20, 40, 80, 160, 320])
+    # mean ~0.49, sd ~1.7: the normal approximation says ~95 users for 80% power
+    assert found.users in (80, 160)
+    assert found.power[20] < 0.8 <= found.power[160]
+    assert users_needed_paired(rng.normal(0, 1, 300), grid=[20, 40]).users is None
+
+
+def test_interleaving_margin_counts_strong_preferences() -> None:
+    from recsys.ab_analysis import _margin_test
+
+    margins = np.array([9.0, 8.0, 7.0, 6.0, 5.0, 1.0, -1.0, 1.0, 0.0, 2.0])
+    result = _margin_test(margins, 0.05)
+    assert result["mean"] == pytest.approx(3.8)
+    assert result["low"] < 3.8 < result["high"]
+    assert result["significant"] and result["p_value"] < 0.05
+    assert _margin_test(np.array([1.0]), 0.05)["mean"] is None
