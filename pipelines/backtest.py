@@ -12,7 +12,6 @@ excluded, as served) and scores the list against what the user consumed later.
 
 from __future__ import annotations
 
-import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import numpy as np
 import polars as pl
 
 from pipelines.evaluation_report import write_report
+from pipelines.holdout import staged_copy
 from recsys.artifacts import load_manifest
 from recsys.evaluation import catalog_coverage, paired_difference, per_user_metrics, summarize
 from recsys.interactions import InteractionLog, read_movielens_interactions
@@ -45,15 +45,8 @@ def parse_date(value: str) -> int:
 def truncate_data_dir(data: Path, out: Path, before: str) -> dict[str, tuple[int, int]]:
     """Copy ``data`` to ``out`` with MovieLens events at or after ``before`` removed."""
     cutoff = parse_date(before)
-    if out.exists():
-        raise FileExistsError(f"{out} already exists; choose a new directory")
-    if not data.is_dir():
-        raise ValueError(f"{data} is not a directory")
-    tmp = out.with_name(f".{out.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(data, tmp)
     counts: dict[str, tuple[int, int]] = {}
-    try:
+    with staged_copy(data, out) as tmp:
         for name in EVENT_FILES:
             path = tmp / "movielens" / name
             if not path.is_file():
@@ -63,10 +56,6 @@ def truncate_data_dir(data: Path, out: Path, before: str) -> dict[str, tuple[int
             kept = frame.filter(ts.is_not_null() & (ts < cutoff))
             kept.write_csv(path)
             counts[name] = (kept.height, frame.height)
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return counts
 
 

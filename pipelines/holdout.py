@@ -114,7 +114,7 @@ def remove_future_tags(tags: pl.DataFrame, cutoffs: pl.DataFrame) -> pl.DataFram
 
 
 @contextmanager
-def _staged_copy(data_dir: Path, out_dir: Path) -> Iterator[Path]:
+def staged_copy(data_dir: Path, out_dir: Path) -> Iterator[Path]:
     """A copy of ``data_dir`` to edit in place; renamed to ``out_dir`` only if the edits
     succeed, so a failure never leaves a half-written data dir behind."""
     if out_dir.exists():
@@ -144,7 +144,7 @@ def holdout_data_dir(
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     if not (data_dir / "movielens" / "ratings.csv").is_file():
         raise InputDataError(str(data_dir / "movielens" / "ratings.csv"), "missing file")
-    with _staged_copy(data_dir, out_dir) as tmp:
+    with staged_copy(data_dir, out_dir) as tmp:
         ratings_path = tmp / "movielens" / "ratings.csv"
         ratings = pl.read_csv(ratings_path, infer_schema=False)
         kept, held, cutoffs = split_ratings(ratings, n, min_history)
