@@ -37,10 +37,15 @@ import polars as pl
 from recsys.ab_analysis import exposure_outcomes, user_table, user_votes
 from recsys.errors import InputDataError
 from recsys.experiments import Experiment
-from recsys.power import users_needed_ab, users_needed_interleaving, users_needed_paired
+from recsys.power import (
+    PowerSearch,
+    users_needed_ab,
+    users_needed_interleaving,
+    users_needed_paired,
+)
 
 RELEVANT_RATING = 4.0
-SAMPLE_GRID = [10, 20, 30, 50, 75, 100, 150, 200, 300, 400, 600, 800, 1200, 1600, 2400, 3200]
+SAMPLE_GRID = (10, 20, 30, 50, 75, 100, 150, 200, 300, 400, 600, 800, 1200, 1600, 2400, 3200)
 
 
 @dataclass(frozen=True)
@@ -183,6 +188,7 @@ def sample_sizes(
 ) -> dict[str, Any]:
     """Users needed for an 80%-power verdict: A/B (control vs treatment, per-user clicks per
     impression) against interleaving (per-user majority votes), same population."""
+    search = PowerSearch(grid=SAMPLE_GRID, seed=seed)
     outcomes = exposure_outcomes(exposures, events, experiment.key)
     users = user_table(outcomes).with_columns(
         (pl.col("clicks") / pl.col("impression_events").clip(1, None)).alias("ctr")
@@ -197,7 +203,7 @@ def sample_sizes(
         a = users.filter(pl.col("variant") == control.name)["ctr"].to_numpy()
         b = users.filter(pl.col("variant") == treatment.name)["ctr"].to_numpy()
         if a.size >= 2 and b.size >= 2:
-            needed = users_needed_ab(a, b, grid=SAMPLE_GRID, seed=seed)
+            needed = users_needed_ab(a, b, search=search)
             out["ab"] = {
                 "control": control.name,
                 "treatment": treatment.name,
@@ -219,14 +225,14 @@ def sample_sizes(
                 "challenger": interleaved.interleave[1],
                 "users_observed": int(votes.size),
             }
-            needed = users_needed_interleaving(votes, grid=SAMPLE_GRID, seed=seed)
+            needed = users_needed_interleaving(votes, search=search)
             out["interleaving_vote"] = {
                 **common,
                 "metric": "per-user majority vote, binomial test",
                 "challenger_vote_share": float((votes > 0).sum() / max((votes != 0).sum(), 1)),
                 **asdict(needed),
             }
-            needed = users_needed_paired(margins, grid=SAMPLE_GRID, seed=seed)
+            needed = users_needed_paired(margins, search=search)
             out["interleaving"] = {
                 **common,
                 "metric": "per-user page wins (challenger - baseline), t-test",

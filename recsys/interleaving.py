@@ -2,7 +2,7 @@
 
 Why interleave: both rankers are judged by the same user on the same page at the same
 moment, so the user-to-user variance that dominates an A/B test cancels out and far fewer
-users are needed to tell which ranker is preferred (see ``ab_analysis.users_needed``).
+users are needed to tell which ranker is preferred (see ``recsys.power``).
 
 The page is built like picking sports teams: each round the team with fewer picks (a coin
 flip on ties) adds its highest-ranked item not on the page yet. Each shown position records

@@ -34,6 +34,18 @@ class UsersNeeded:
     alpha: float
 
 
+@dataclass(frozen=True)
+class PowerSearch:
+    """How to search for the users needed: 80% power at alpha 0.05 by default, ``n_resamples``
+    resamples per grid point, the grid (default: 16 points from 20 to the observed users)."""
+
+    target: float = 0.8
+    alpha: float = ALPHA
+    grid: tuple[int, ...] | None = None
+    n_resamples: int = 200
+    seed: int = 0
+
+
 def _grid(max_users: int, points: int = 16, start: int = 20) -> list[int]:
     if max_users < start:
         return [max_users]
@@ -42,24 +54,20 @@ def _grid(max_users: int, points: int = 16, start: int = 20) -> list[int]:
 
 def _power_search(
     verdict: Callable[[np.random.Generator, int, int], np.ndarray],
-    grid: list[int],
-    target: float,
-    alpha: float,
-    n_resamples: int,
-    seed: int,
+    observed_users: int,
+    search: PowerSearch,
 ) -> UsersNeeded:
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(search.seed)
+    grid = list(search.grid) if search.grid else _grid(observed_users)
     power: dict[int, float] = {}
     for n in grid:
+        chunk = max(1, _BOOT_CELLS // max(n, 1))
         hits = np.concatenate(
-            [
-                verdict(rng, n, size)
-                for size in _chunks(n_resamples, max(1, _BOOT_CELLS // max(n, 1)))
-            ]
+            [verdict(rng, n, size) for size in _chunks(search.n_resamples, chunk)]
         )
         power[n] = float(hits.mean())
-    found = next((n for n in grid if power[n] >= target), None)
-    return UsersNeeded(found, power, target, alpha)
+    found = next((n for n in grid if power[n] >= search.target), None)
+    return UsersNeeded(found, power, search.target, search.alpha)
 
 
 def _chunks(total: int, chunk: int) -> list[int]:
@@ -71,17 +79,13 @@ def users_needed_ab(
     treatment: np.ndarray,
     *,
     direction: int | None = None,
-    target: float = 0.8,
-    alpha: float = ALPHA,
-    grid: list[int] | None = None,
-    n_resamples: int = 200,
-    seed: int = 0,
+    search: PowerSearch | None = None,
 ) -> UsersNeeded:
     """Users an A/B test needs to reach the verdict: resampling-based power analysis.
 
     ``control`` and ``treatment`` hold one value per user (e.g. each user's clicks per
     impression). For each total n on the grid (n // 2 users per arm: the equal split is the
-    most efficient A/B design, and n counts every user the test exposes), ``n_resamples``
+    most efficient A/B design, and n counts every user the test exposes), ``search.n_resamples``
     times: draw n // 2 users with replacement from each arm, run Welch's t-test, and count a
     hit when p < ``alpha`` with the difference in ``direction`` (+1: treatment higher;
     default the sign of the full-data difference). Power(n) = share of hits; the answer is
@@ -97,6 +101,8 @@ def users_needed_ab(
     if control.size < 2 or treatment.size < 2:
         raise ValueError("users_needed_ab needs at least two users per arm")
     sign = direction or (1 if treatment.mean() >= control.mean() else -1)
+    search = search or PowerSearch()
+    alpha = search.alpha
 
     def verdict(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
         half = max(n // 2, 2)
@@ -111,19 +117,14 @@ def users_needed_ab(
         p = 2 * stats.t.sf(np.abs(t), np.nan_to_num(df, nan=half - 1))
         return (p < alpha) & (np.sign(diff) == sign)
 
-    grid = grid or _grid(control.size + treatment.size)
-    return _power_search(verdict, grid, target, alpha, n_resamples, seed)
+    return _power_search(verdict, control.size + treatment.size, search)
 
 
 def users_needed_interleaving(
     votes: np.ndarray,
     *,
     direction: int | None = None,
-    target: float = 0.8,
-    alpha: float = ALPHA,
-    grid: list[int] | None = None,
-    n_resamples: int = 200,
-    seed: int = 0,
+    search: PowerSearch | None = None,
 ) -> UsersNeeded:
     """Users interleaving needs for the verdict; the same procedure as ``users_needed_ab``.
 
@@ -137,6 +138,8 @@ def users_needed_interleaving(
     if votes.size == 0:
         raise ValueError("users_needed_interleaving needs at least one user")
     sign = direction or (1 if votes.sum() >= 0 else -1)
+    search = search or PowerSearch()
+    alpha = search.alpha
 
     def verdict(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
         drawn = votes[rng.integers(0, votes.size, (size, n))]
@@ -144,19 +147,14 @@ def users_needed_interleaving(
         p = np.minimum(1.0, 2 * stats.binom.cdf(np.minimum(wins, losses), wins + losses, 0.5))
         return (p < alpha) & (np.sign(wins - losses) == sign)
 
-    grid = grid or _grid(votes.size)
-    return _power_search(verdict, grid, target, alpha, n_resamples, seed)
+    return _power_search(verdict, votes.size, search)
 
 
 def users_needed_paired(
     differences: np.ndarray,
     *,
     direction: int | None = None,
-    target: float = 0.8,
-    alpha: float = ALPHA,
-    grid: list[int] | None = None,
-    n_resamples: int = 200,
-    seed: int = 0,
+    search: PowerSearch | None = None,
 ) -> UsersNeeded:
     """Users interleaving needs when each user contributes the SIZE of their preference:
     ``differences`` holds one value per user (e.g. clicks credited to the challenger minus
@@ -168,6 +166,8 @@ def users_needed_paired(
     if values.size < 2:
         raise ValueError("users_needed_paired needs at least two users")
     sign = direction or (1 if values.mean() >= 0 else -1)
+    search = search or PowerSearch()
+    alpha = search.alpha
 
     def verdict(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
         drawn = values[rng.integers(0, values.size, (size, max(n, 2)))]
@@ -178,5 +178,4 @@ def users_needed_paired(
         p = 2 * stats.t.sf(np.abs(t), drawn.shape[1] - 1)
         return (p < alpha) & (np.sign(mean) == sign)
 
-    grid = grid or _grid(values.size)
-    return _power_search(verdict, grid, target, alpha, n_resamples, seed)
+    return _power_search(verdict, values.size, search)

@@ -22,7 +22,12 @@ from recsys.errors import InputDataError
 from recsys.experiments import ExperimentConfig, Variant
 from recsys.interleaving import rng_for, team_draft
 from recsys.metrics import ndcg_at_k
-from recsys.power import users_needed_ab, users_needed_interleaving, users_needed_paired
+from recsys.power import (
+    PowerSearch,
+    users_needed_ab,
+    users_needed_interleaving,
+    users_needed_paired,
+)
 
 TS = datetime(2026, 11, 20, 12, tzinfo=UTC)
 EXPOSURE_SCHEMA: dict[str, Any] = {
@@ -304,15 +309,16 @@ def test_user_votes_counts_impressions() -> None:
 def test_users_needed() -> None:
     rng = np.random.default_rng(0)
     votes = rng.choice([1, -1, 0], size=400, p=[0.45, 0.25, 0.30])
-    found = users_needed_interleaving(votes, n_resamples=300)
+    found = users_needed_interleaving(votes, search=PowerSearch(n_resamples=300))
     assert found.users is not None and found.power[found.users] >= 0.8
     assert all(p < 0.8 for n, p in found.power.items() if n < found.users)
     # No effect: the verdict is (almost) never reached, so no n qualifies.
     same = rng.binomial(10, 0.1, size=(2, 400)) / 10
-    assert users_needed_ab(same[0], same[1], n_resamples=200).users is None
+    assert users_needed_ab(same[0], same[1]).users is None
     # A large effect is found with far fewer users than a small one.
-    big = users_needed_ab(same[0], same[1] + 0.1, n_resamples=200, grid=[20, 40, 80, 160, 320])
-    small = users_needed_ab(same[0], same[1] + 0.02, n_resamples=200, grid=[20, 40, 80, 160, 320])
+    grid = PowerSearch(grid=(20, 40, 80, 160, 320))
+    big = users_needed_ab(same[0], same[1] + 0.1, search=grid)
+    small = users_needed_ab(same[0], same[1] + 0.02, search=grid)
     assert big.users is not None and (small.users is None or small.users > big.users)
 
 
@@ -331,11 +337,13 @@ def test_users_needed_paired_counts_the_size_of_preferences() -> None:
     # most users indifferent (0), a third prefer the challenger by several clicks
     diffs = np.where(rng.random(300) < 0.33, rng.integers(1, 6, 300), 0).astype(float)
     diffs -= rng.integers(0, 2, 300)  # noise clicks for the baseline
-    found = users_needed_paired(diffs, n_resamples=200, grid=[10, 20, 40, 80, 160, 320])
+    found = users_needed_paired(diffs, search=PowerSearch(grid=(10, 20, 40, 80, 160, 320)))
     # mean ~0.49, sd ~1.7: the normal approximation says ~95 users for 80% power
     assert found.users in (80, 160)
     assert found.power[20] < 0.8 <= found.power[160]
-    assert users_needed_paired(rng.normal(0, 1, 300), grid=[20, 40]).users is None
+    assert (
+        users_needed_paired(rng.normal(0, 1, 300), search=PowerSearch(grid=(20, 40))).users is None
+    )
 
 
 def test_interleaving_margin_counts_strong_preferences() -> None:
