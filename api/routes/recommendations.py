@@ -43,13 +43,7 @@ from api.deps import (
     k_query,
 )
 from api.metrics import RequestLog
-from api.routes.serving import (
-    exposure_logger_of,
-    log_exposure,
-    log_served,
-    request_id_of,
-    served_record,
-)
+from api.routes.serving import log_response, request_id_of
 from api.schemas import RecommendationResponse, error_responses
 from api.settings import Settings
 from recsys.experiments import ExperimentConfig
@@ -96,36 +90,17 @@ def build_router(settings: Settings, request_log: RequestLog | None) -> APIRoute
         response = RecommendationResponse.from_result(result, request_id)
         response.items = response.items[:k]
         response.experiment, response.variant = served.experiment, served.variant
-        log_served(
+        log_response(
+            request,
             request_log,
-            served_record(
-                request_id=request_id,
-                route="recommendations",
-                started=started,
-                model_version=response.model_version,
-                item_ids=[item.item_id for item in response.items],
-                scores=[item.score for item in response.items],
-                params={
-                    "k": k,
-                    "lang": lang,
-                    **asdict(filters),
-                    "include_seen": include_seen,
-                    "variant": served.variant,
-                },
-                user_id=user_id,
-                timings_ms=dict(result.timings_ms),
-            ),
-        )
-        log_exposure(
-            exposure_logger_of(request),
-            request_id=request_id,
+            served,
             route="recommendations",
-            user_id=user_id,
+            started=started,
+            request_id=request_id,
             model_version=response.model_version,
-            items=[item.item_id for item in response.items],
-            experiment=served.logged_experiment,
-            variant=served.variant,
-            teams=served.teams[: len(response.items)] if served.teams else None,
+            items=[(item.item_id, item.score) for item in response.items],
+            params={"k": k, "lang": lang, **asdict(filters), "include_seen": include_seen},
+            user_id=user_id,
         )
         return response
 

@@ -22,13 +22,7 @@ from api.deps import (
     make_query_validator,
 )
 from api.metrics import RequestLog
-from api.routes.serving import (
-    exposure_logger_of,
-    log_exposure,
-    log_served,
-    request_id_of,
-    served_record,
-)
+from api.routes.serving import log_response, request_id_of
 from api.schemas import SearchResponse, error_responses
 from api.settings import Settings
 from recsys.experiments import ExperimentConfig
@@ -58,33 +52,20 @@ def respond(
     response.items = response.items[:k]
     response.query = query if query is not None else (item_id or result.query)
     response.experiment, response.variant = served.experiment, served.variant
-    log_served(
+    log_response(
+        request,
         request_log,
-        served_record(
-            request_id=request_id,
-            route=route,
-            started=started,
-            model_version=response.model_version,
-            item_ids=[hit.item_id for hit in response.items],
-            scores=[hit.score for hit in response.items],
-            params={"k": k, "lang": lang, **asdict(filters), "variant": served.variant},
-            query=query,
-            item_id=item_id,
-            user_id=user_id,
-            timings_ms=dict(result.timings_ms),
-        ),
-    )
-    log_exposure(
-        exposure_logger_of(request),
-        request_id=request_id,
+        served,
         route=route,
-        user_id=user_id,
+        started=started,
+        request_id=request_id,
         model_version=response.model_version,
-        items=[hit.item_id for hit in response.items],
-        query=response.query,
-        experiment=served.logged_experiment,
-        variant=served.variant,
-        teams=served.teams[: len(response.items)] if served.teams else None,
+        items=[(hit.item_id, hit.score) for hit in response.items],
+        params={"k": k, "lang": lang, **asdict(filters)},
+        query=query,
+        item_id=item_id,
+        user_id=user_id,
+        exposed_query=response.query,
     )
     return response
 

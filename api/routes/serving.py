@@ -14,6 +14,7 @@ from fastapi import Request
 
 from api.metrics import RequestLog
 from recsys.events import Exposure, ExposureLogger
+from recsys.variants import Served
 
 logger = logging.getLogger("api")
 
@@ -104,3 +105,53 @@ def log_exposure(
         logger.exception("invalid exposure record for request %s (not logged)", request_id)
         return
     exposure_logger.log(exposure)
+
+
+def log_response(
+    request: Request,
+    request_log: RequestLog | None,
+    served: Served[Any],
+    *,
+    route: str,
+    started: float,
+    request_id: str,
+    model_version: str,
+    items: Sequence[tuple[str, float]],
+    params: dict[str, Any],
+    query: str | None = None,
+    item_id: str | None = None,
+    user_id: str | None = None,
+    exposed_query: str | None = None,
+) -> None:
+    """Both logs of one served list: the request-log line and the exposure record (with
+    the experiment arm and, for interleaving, the team of each shown position).
+    ``items`` are the (item id, score) pairs actually returned."""
+    item_ids = [item for item, _ in items]
+    log_served(
+        request_log,
+        served_record(
+            request_id=request_id,
+            route=route,
+            started=started,
+            model_version=model_version,
+            item_ids=item_ids,
+            scores=[score for _, score in items],
+            params={**params, "variant": served.variant},
+            query=query,
+            item_id=item_id,
+            user_id=user_id,
+            timings_ms=dict(served.result.timings_ms),
+        ),
+    )
+    log_exposure(
+        exposure_logger_of(request),
+        request_id=request_id,
+        route=route,
+        user_id=user_id,
+        model_version=model_version,
+        items=item_ids,
+        query=exposed_query,
+        experiment=served.logged_experiment,
+        variant=served.variant,
+        teams=served.teams[: len(item_ids)] if served.teams else None,
+    )
