@@ -47,6 +47,7 @@ class ItemTable:
             {loc["lang"]: loc for loc in (r["localizations"] or [])} for r in self._rows
         ]
         self._localized_masks: dict[str, np.ndarray] = {}
+        self._language_masks: dict[str, np.ndarray] = {}
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -102,8 +103,13 @@ class ItemTable:
         return mask
 
     def language_mask(self, lang: str) -> np.ndarray:
-        """Items originally in ``lang`` or localized into it."""
-        return (self.original_languages == lang) | self.localized_mask(lang)
+        """Items originally in ``lang`` or localized into it (once per language, read-only:
+        search asks for it on every query in a detected non-English language)."""
+        if lang not in self._language_masks:
+            mask = (self.original_languages == lang) | self.localized_mask(lang)
+            mask.setflags(write=False)
+            self._language_masks[lang] = mask
+        return self._language_masks[lang]
 
     def _localize(self, position: int, lang: str | None) -> tuple[str, str | None, str | None]:
         row = self._rows[position]
