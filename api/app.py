@@ -1,14 +1,14 @@
 """App factory. No module-level state: everything lives on the app it belongs to.
 
 * ``app.state.settings``     - the :class:`Settings`
-* ``app.state.metrics``      - per-app Prometheus registry (:class:`api.metrics.Metrics`)
+* ``app.state.metrics``      - per-app Prometheus registry (:class:`api.observability.Metrics`)
 * ``app.state.engine_state`` - :class:`api.deps.EngineState`; its ``.engine`` is the loaded
   ``SearchService`` once ready
-* ``app.state.request_log``  - :class:`api.metrics.RequestLog` or None
-* ``app.state.experiments``  - :class:`recsys.experiments.ExperimentConfig` (loaded at
+* ``app.state.request_log``  - :class:`api.observability.RequestLog` or None
+* ``app.state.experiments``  - :class:`recsys.experiments.config.ExperimentConfig` (loaded at
   creation: an invalid file fails fast with the reason)
-* ``app.state.event_store``  - :class:`recsys.events.EventStore` (``settings.events_db``) and
-* ``app.state.exposure_logger`` - :class:`recsys.events.ExposureLogger`, both opened by the
+* ``app.state.event_store``  - :class:`recsys.events.store.EventStore` (``settings.events_db``) and
+* ``app.state.exposure_logger`` - :class:`recsys.events.store.ExposureLogger`, both opened by the
   lifespan (None outside it); shutdown drains the exposure queue, then closes the store. A
   store that cannot be opened stops startup with the path and the reason.
 
@@ -29,12 +29,12 @@ from fastapi import FastAPI
 import recsys
 from api.deps import EngineState
 from api.errors import install_error_handlers
-from api.metrics import Metrics, ObservabilityMiddleware, RequestLog
+from api.observability import Metrics, ObservabilityMiddleware, RequestLog
 from api.routes import events, experiments, health, items, recommendations, search
 from api.settings import Settings
-from recsys.events import ExposureLogger, SqliteEventStore
-from recsys.service_types import SearchService
-from recsys.variants import load_served_experiments
+from recsys.core.types import SearchService
+from recsys.events.store import ExposureLogger, SqliteEventStore
+from recsys.experiments.serving import load_served_experiments
 
 EngineLoader = Callable[[Settings], SearchService]
 
@@ -54,7 +54,7 @@ recommendation responses repeat it in the body.
 
 def default_engine_loader(settings: Settings) -> SearchService:
     """Load the real engine; imported lazily so the API imports without the ML stack."""
-    from recsys.engine import Engine, EngineOptions
+    from recsys.service import Engine, EngineOptions
 
     options = EngineOptions(query_cache_size=settings.query_cache_size)
     return Engine.load(settings.artifacts_dir, device=settings.encoder_device, options=options)

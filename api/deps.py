@@ -29,11 +29,11 @@ from fastapi import Path, Query, Request
 from pydantic import AfterValidator
 
 from api.errors import ApiError
-from api.metrics import Metrics
+from api.observability import Metrics
 from api.settings import Settings
-from recsys.errors import InvalidRequestError, RecsysError
-from recsys.experiments import ExperimentConfig
-from recsys.service_types import SearchFilters, SearchService
+from recsys.core.errors import InvalidRequestError, RecsysError
+from recsys.core.types import SearchFilters, SearchService
+from recsys.experiments.config import ExperimentConfig
 
 YEAR_MIN, YEAR_MAX = 1800, 2100
 MAX_USER_ID_CHARS = 128

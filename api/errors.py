@@ -23,7 +23,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from recsys.errors import InvalidRequestError, NotFoundError
+from recsys.core.errors import InvalidRequestError, NotFoundError
 
 logger = logging.getLogger("api")
 

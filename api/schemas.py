@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from recsys.service_types import Hit, Recommendation, RecommendationResult, SearchResult
+from recsys.core.types import Hit, Recommendation, RecommendationResult, SearchResult
 
 # --------------------------------------------------------------------------- errors
 

@@ -8,8 +8,8 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from recsys.events import DEFAULT_EVENTS_DB
-from recsys.experiments import DEFAULT_EXPERIMENTS
+from recsys.events.store import DEFAULT_EVENTS_DB
+from recsys.experiments.config import DEFAULT_EXPERIMENTS
 
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 
@@ -32,7 +32,7 @@ class Settings(BaseSettings):
     # The event store (POST /v1/events and the exposure log); `recsys events export` reads the
     # same file by default (both honour RECSYS_EVENTS_DB).
     events_db: Path = DEFAULT_EVENTS_DB
-    # Online experiments (config/experiments.toml by default); None or a missing default file:
+    # Online experiments (the shipped recsys/defaults/experiments.toml by default); None:
     # no experiments. A file that exists but is invalid stops startup with the reason.
     experiments_path: Path | None = DEFAULT_EXPERIMENTS
     # Passed to the engine loader (e.g. "cpu", "cuda", "cuda:1"); None lets the engine choose.

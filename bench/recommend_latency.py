@@ -22,7 +22,7 @@ import httpx
 
 from bench.common import RESULTS_DIR, artifact_info, run_header, write_json
 from bench.search_latency import CONCURRENCY, http_run, running_server, summarize
-from recsys.engine import Engine
+from recsys.service import Engine
 
 K = 10
 

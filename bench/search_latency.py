@@ -195,8 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.n < 1:
         parser.error("--n must be >= 1")
 
-    from recsys.artifacts import load_manifest
-    from recsys.engine import Engine, EngineOptions
+    from recsys.core.artifacts import load_manifest
+    from recsys.service import Engine, EngineOptions
 
     header = run_header()
     texts = [query.query for query in load_queries(args.queries)]

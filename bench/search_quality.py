@@ -26,7 +26,7 @@ from bench.common import (
     run_header,
     write_json,
 )
-from recsys.metrics import mrr_at_k, ndcg_at_k, recall_at_k, success_at_k
+from recsys.evaluation.metrics import mrr_at_k, ndcg_at_k, recall_at_k, success_at_k
 
 K = 10
 METRICS = ("success@1", "success@10", "recall@10", "mrr@10", "ndcg@10")
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    from recsys.engine import Engine, retrieval_options  # late: --help must not pay for torch
+    from recsys.service import Engine, retrieval_options  # late: --help must not pay for torch
 
     header = run_header()
     queries = load_queries(args.queries)

@@ -1,7 +1,7 @@
 """`recsys ab-report`: per-variant online metrics, SRM check and interleaving preference.
 
 ``build_report`` turns the event store's two frames into a JSON-ready dict (the numbers
-and their definitions come from ``recsys.ab_analysis``); ``render_table`` prints it as a
+and their definitions come from ``recsys.experiments.analysis``); ``render_table`` prints it as a
 fixed-width table and ``plot_report`` draws CTR, NDCG@10 and the interleaving win rate with
 their 95% intervals. The command reads the store, so it works on a copy of a live database.
 """
@@ -19,9 +19,9 @@ import typer
 from matplotlib.figure import Figure
 
 from pipelines.evaluation_report import to_jsonable
-from recsys.ab_analysis import analyze_experiment
-from recsys.errors import InputDataError, RecsysError
-from recsys.experiments import ExperimentConfig, load_experiments
+from recsys.core.errors import InputDataError, RecsysError
+from recsys.experiments.analysis import analyze_experiment
+from recsys.experiments.config import ExperimentConfig, load_experiments
 
 DASH = "–"
 PLOTTED = (("ctr", "CTR"), ("ndcg@10", "NDCG@10 from clicks"))
@@ -204,7 +204,7 @@ def _read_store(db: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(exposures, events) from the SQLite store; never creates an empty one."""
     if not db.is_file():
         raise InputDataError(str(db), "no events store here (see --db or $RECSYS_EVENTS_DB)")
-    from recsys.events import SqliteEventStore
+    from recsys.events.store import SqliteEventStore
 
     store = SqliteEventStore(db, create=False)
     try:
@@ -219,7 +219,7 @@ def ab_report(
         typer.Option(help="events store (default $RECSYS_EVENTS_DB or var/events.sqlite3)"),
     ] = None,
     experiments: Annotated[
-        Path | None, typer.Option(help="experiments TOML (default config/experiments.toml)")
+        Path | None, typer.Option(help="experiments TOML (default: the shipped one)")
     ] = None,
     experiment: Annotated[
         str | None, typer.Option(help="only this experiment key (default: all)")
@@ -231,7 +231,7 @@ def ab_report(
 ) -> None:
     """Per-variant users, impressions, CTR, play rate and NDCG@10 with 95% CIs, the
     sample-ratio-mismatch check and the interleaving win rate."""
-    from recsys.events import default_events_db
+    from recsys.events.store import default_events_db
 
     try:
         config = load_experiments(experiments)

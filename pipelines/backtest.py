@@ -21,12 +21,17 @@ import polars as pl
 
 from pipelines.evaluation_report import write_report
 from pipelines.holdout import staged_copy
-from recsys.artifacts import load_manifest
-from recsys.evaluation import catalog_coverage, paired_difference, per_user_metrics, summarize
-from recsys.interactions import InteractionLog, read_movielens_interactions
-from recsys.item_table import ItemTable
-from recsys.personalization import load_recommender
-from recsys.recommender import rank_for_user
+from recsys.catalog.items import ItemTable
+from recsys.core.artifacts import load_manifest
+from recsys.evaluation.offline import (
+    catalog_coverage,
+    paired_difference,
+    per_user_metrics,
+    summarize,
+)
+from recsys.history.interactions import InteractionLog, read_movielens_interactions
+from recsys.recommend.personalization import load_recommender
+from recsys.recommend.recommender import rank_for_user
 
 K_MAX = 100
 EVENT_FILES = ("ratings.csv", "tags.csv")

@@ -18,24 +18,28 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from recsys.artifacts import Manifest, code_version, publish, sha256_file
-from recsys.catalog import validate_catalog
-from recsys.config import RecsysConfig
-from recsys.documents import build_documents
-from recsys.embeddings import STORED_DTYPE, as_stored, embed_texts
-from recsys.encoder import Encoder, EncoderConfig, load_encoder
-from recsys.engine import Engine, EngineOptions
-from recsys.errors import InputDataError
-from recsys.features import ItemSide, item_vectors
-from recsys.index import IndexParams, build_index
-from recsys.ingest import build_catalog
-from recsys.interactions import leave_last_n, read_movielens_interactions
-from recsys.item_table import ItemTable
-from recsys.lexical import LexicalIndex
-from recsys.logged_events import LoggedInteractions, check_events_db, load_logged_interactions
-from recsys.personalization import Personalization, fit_personalization
-from recsys.search_training import search_lists
-from recsys.training import train_on_lists
+from recsys.catalog.documents import build_documents
+from recsys.catalog.ingest import build_catalog
+from recsys.catalog.items import ItemTable
+from recsys.catalog.schema import validate_catalog
+from recsys.core.artifacts import Manifest, code_version, publish, sha256_file
+from recsys.core.errors import InputDataError
+from recsys.history.interactions import leave_last_n, read_movielens_interactions
+from recsys.history.logged_events import (
+    LoggedInteractions,
+    check_events_db,
+    load_logged_interactions,
+)
+from recsys.ranking.features import ItemSide, item_vectors
+from recsys.ranking.search_training import search_lists
+from recsys.recommend.config import RecsysConfig
+from recsys.recommend.personalization import Personalization, fit_personalization
+from recsys.recommend.training import train_on_lists
+from recsys.search.embeddings import STORED_DTYPE, as_stored, embed_texts
+from recsys.search.encoder import Encoder, EncoderConfig, load_encoder
+from recsys.search.lexical import LexicalIndex
+from recsys.search.vector_index import IndexParams, build_index
+from recsys.service import Engine, EngineOptions
 
 log = logging.getLogger(__name__)
 CACHE_SUBDIR = ".cache/embeddings"

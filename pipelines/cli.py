@@ -26,7 +26,7 @@ import typer
 from pipelines.ab_report import ab_report
 from pipelines.events_cli import events_app
 from pipelines.simulate_cli import simulate
-from recsys.errors import RecsysError
+from recsys.core.errors import RecsysError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 app.add_typer(events_app, name="events")
@@ -70,7 +70,7 @@ def build(
         Path | None, typer.Option(help="embedding cache (default OUT/.cache/embeddings)")
     ] = None,
     config: Annotated[
-        Path | None, typer.Option(help="model config TOML (default config/recsys.toml)")
+        Path | None, typer.Option(help="model config TOML (default recsys/defaults/recsys.toml)")
     ] = None,
     no_search_ranker: Annotated[
         bool, typer.Option("--no-search-ranker", help="skip training the personal search ranker")
@@ -88,9 +88,9 @@ def build(
     _setup_logging(verbose)
     from pipelines.build import BuildOptions
     from pipelines.build import build as run_build
-    from recsys.config import RecsysConfig
-    from recsys.encoder import EncoderConfig
-    from recsys.index import IndexParams
+    from recsys.recommend.config import RecsysConfig
+    from recsys.search.encoder import EncoderConfig
+    from recsys.search.vector_index import IndexParams
 
     if index not in {"auto", "flat", "ivf", "hnsw"}:
         _fail(ValueError(f"--index must be auto, flat, ivf or hnsw, not {index!r}"))
@@ -125,7 +125,7 @@ def info(
     ),
 ) -> None:
     """Print the live artifact's manifest (verifying checksums)."""
-    from recsys.artifacts import load_manifest
+    from recsys.core.artifacts import load_manifest
 
     try:
         directory, manifest = load_manifest(artifacts)
@@ -154,7 +154,7 @@ def evaluate(
     """Offline evaluation: temporal leave-last-N-out, every model side by side."""
     _setup_logging(verbose)
     from pipelines.evaluate import run as run_evaluation
-    from recsys.config import RecsysConfig
+    from recsys.recommend.config import RecsysConfig
 
     try:
         results, paths = run_evaluation(

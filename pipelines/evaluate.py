@@ -35,29 +35,34 @@ import numpy as np
 import polars as pl
 
 from pipelines.evaluation_report import write_report
-from recsys.artifacts import load_manifest
-from recsys.candidates import top_n
-from recsys.cf import fit_als, fit_ease, fit_item_knn, interaction_matrix
-from recsys.config import RecsysConfig
-from recsys.evaluation import catalog_coverage, paired_difference, per_user_metrics, summarize
-from recsys.features import (
+from recsys.core.artifacts import load_manifest
+from recsys.evaluation.offline import (
+    catalog_coverage,
+    paired_difference,
+    per_user_metrics,
+    summarize,
+)
+from recsys.history.interactions import InteractionLog, leave_last_n, read_movielens_interactions
+from recsys.history.item_stats import ItemStats
+from recsys.ranking.features import (
     QUERY_FEATURES,
     ItemSide,
     UserState,
     item_vectors,
     user_state_from_log,
 )
-from recsys.index import IndexParams, build_index
-from recsys.interactions import InteractionLog, leave_last_n, read_movielens_interactions
-from recsys.item_stats import ItemStats
-from recsys.ranking import NoOpRanker, Ranker
-from recsys.recommender import personal_search_order, rank_for_user
-from recsys.training import (
+from recsys.ranking.rankers import NoOpRanker, Ranker
+from recsys.recommend.candidates import top_n
+from recsys.recommend.cf import fit_als, fit_ease, fit_item_knn, interaction_matrix
+from recsys.recommend.config import RecsysConfig
+from recsys.recommend.recommender import personal_search_order, rank_for_user
+from recsys.recommend.training import (
     TrainingLists,
     fit_candidate_models,
     train_on_lists,
     train_recommendation_ranker,
 )
+from recsys.search.vector_index import IndexParams, build_index
 
 log = logging.getLogger(__name__)
 K_MAX = 100
@@ -284,8 +289,8 @@ def evaluate_search(
     items (title fragments, genres, keywords); the search ranker is trained on the training
     part only; MRR of the consumed item, query-only order against the personal order.
     Only lists where retrieval found the item count (reranking cannot help the others)."""
-    from recsys.engine import Engine
-    from recsys.search_training import search_lists
+    from recsys.ranking.search_training import search_lists
+    from recsys.service import Engine
 
     engine = Engine.load(inputs.directory)
     positions = {item: i for i, item in enumerate(inputs.catalog["item_id"].to_list())}

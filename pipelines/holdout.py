@@ -30,7 +30,7 @@ from typing import Any
 
 import polars as pl
 
-from recsys.errors import InputDataError
+from recsys.core.errors import InputDataError
 
 HOLDOUT_FILE = "holdout.csv"
 RATING_COLUMNS = ("userId", "movieId", "rating", "timestamp")

@@ -16,7 +16,7 @@ Click model (cascade-free examination model, Craswell et al. 2008 style):
 Afterwards it reads the service's event store and runs the same analysis as
 ``recsys ab-report``, plus the sample-size comparison: how many users the A/B comparison
 (control vs treatment, per-user clicks per impression) and interleaving (per-user votes)
-need to reach the same verdict with 80% power (``recsys.power``).
+need to reach the same verdict with 80% power (``recsys.experiments.power``).
 """
 
 from __future__ import annotations
@@ -34,10 +34,10 @@ import httpx
 import numpy as np
 import polars as pl
 
-from recsys.ab_analysis import exposure_outcomes, user_table, user_votes
-from recsys.errors import InputDataError
-from recsys.experiments import Experiment
-from recsys.power import (
+from recsys.core.errors import InputDataError
+from recsys.experiments.analysis import exposure_outcomes, user_table, user_votes
+from recsys.experiments.config import Experiment
+from recsys.experiments.power import (
     PowerSearch,
     users_needed_ab,
     users_needed_interleaving,

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from recsys.errors import RecsysError
+from recsys.core.errors import RecsysError
 
 
 def format_sample_sizes(sizes: dict[str, Any]) -> str:
@@ -61,8 +61,8 @@ def simulate(
     from pipelines.ab_report import build_report, plot_report, render_table
     from pipelines.evaluation_report import to_jsonable
     from pipelines.simulate import read_holdout, run_simulation, sample_sizes, wait_for_exposures
-    from recsys.events import SqliteEventStore, default_events_db
-    from recsys.experiments import load_experiments
+    from recsys.events.store import SqliteEventStore, default_events_db
+    from recsys.experiments.config import load_experiments
 
     try:
         config = load_experiments(experiments)

@@ -33,11 +33,11 @@ from typing import Any
 
 import numpy as np
 
-from recsys.candidates import CandidateConfig
-from recsys.config import CFConfig, RecsysConfig, SearchTrainingConfig, SplitConfig
-from recsys.ranking import LightGBMParams
+from recsys.ranking.rankers import LightGBMParams
+from recsys.recommend.candidates import CandidateConfig
+from recsys.recommend.config import CFConfig, RecsysConfig, SearchTrainingConfig, SplitConfig
 
-FIXTURE_DATA = Path(__file__).resolve().parent / "ingest" / "fixtures" / "data"
+FIXTURE_DATA = Path(__file__).resolve().parent / "recsys/catalog/ingest/fixtures/data"
 KNOWN_USER = "1"  # group a
 KNOWN_USER_B = "100"  # group b
 DAY = 86_400

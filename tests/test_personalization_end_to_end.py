@@ -22,28 +22,28 @@ from typer.testing import CliRunner
 from pipelines.build import BuildOptions, build
 from pipelines.cli import app
 from pipelines.evaluate import evaluate, load_inputs, run
-from recsys.artifacts import load_manifest, sha256_file
-from recsys.cold_start import LANGUAGE_NAMES
-from recsys.config import RecsysConfig
-from recsys.embeddings import as_stored, embed_texts
-from recsys.encoder import HashingEncoder
-from recsys.engine import Engine
-from recsys.errors import InvalidRequestError
-from recsys.features import (
+from recsys.catalog.items import ItemTable
+from recsys.core.artifacts import load_manifest, sha256_file
+from recsys.core.errors import InvalidRequestError
+from recsys.core.types import SearchFilters
+from recsys.history.interactions import InteractionLog, leave_last_n
+from recsys.history.item_stats import DAY
+from recsys.ranking.features import (
     RECOMMENDATION_FEATURES,
     SEARCH_FEATURES,
     SOURCES,
     ItemSide,
     item_vectors,
 )
-from recsys.index import IndexParams, build_index
-from recsys.interactions import InteractionLog, leave_last_n
-from recsys.item_stats import DAY
-from recsys.item_table import ItemTable
-from recsys.ranking import baseline_rankers
-from recsys.recommender import Recommender, rank_for_user
-from recsys.service_types import SearchFilters
-from recsys.training import TrainingLists, fit_candidate_models, recommendation_lists
+from recsys.ranking.rankers import baseline_rankers
+from recsys.recommend.cold_start import LANGUAGE_NAMES
+from recsys.recommend.config import RecsysConfig
+from recsys.recommend.recommender import Recommender, rank_for_user
+from recsys.recommend.training import TrainingLists, fit_candidate_models, recommendation_lists
+from recsys.search.embeddings import as_stored, embed_texts
+from recsys.search.encoder import HashingEncoder
+from recsys.search.vector_index import IndexParams, build_index
+from recsys.service import Engine
 from tests.personalization_data import (
     FIXTURE_DATA,
     small_config,

@@ -1,7 +1,7 @@
 """``POST /v1/events``: feedback events (impressions, clicks, plays, ratings, list adds).
 
-Body ``{"events": [...]}`` with 1..1000 events (fields and validation rules: ``recsys.events``),
-at most 1 MiB. Answer ``{"accepted", "duplicates", "request_id"}``.
+Body ``{"events": [...]}`` with 1..1000 events (fields and validation rules:
+``recsys.events.schema``), at most 1 MiB. Answer ``{"accepted", "duplicates", "request_id"}``.
 
 * **All or nothing.** The whole batch is validated before anything is stored; one malformed
   event fails the batch with 422 ``invalid_parameter`` naming it (``events[3].type: must be
@@ -34,7 +34,7 @@ from pydantic import BaseModel, Field
 from api.errors import ApiError
 from api.routes.serving import request_id_of
 from api.schemas import error_responses
-from recsys.events import (
+from recsys.events.store import (
     EVENT_TYPES,
     MAX_POSITION,
     EventStore,

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import RequiredUserIdQuery, get_experiments
 from api.schemas import error_responses
-from recsys.experiments import ExperimentConfig
+from recsys.experiments.config import ExperimentConfig
 
 
 class VariantOut(BaseModel):

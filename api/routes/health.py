@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from api.deps import EngineState
-from api.metrics import METRICS_CONTENT_TYPE, Metrics
+from api.observability import METRICS_CONTENT_TYPE, Metrics
 from api.schemas import HealthResponse, ReadyResponse, to_jsonable
 
 logger = logging.getLogger("api")

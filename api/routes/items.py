@@ -9,13 +9,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 
 from api.deps import ItemIdPath, LangQuery, check_filters, get_engine, get_filters, k_query
-from api.metrics import RequestLog
+from api.observability import RequestLog
 from api.routes.search import respond
 from api.routes.serving import log_served, request_id_of, served_record
 from api.schemas import ItemResponse, SearchResponse, error_responses, to_jsonable
 from api.settings import Settings
-from recsys.service_types import SearchFilters, SearchService
-from recsys.variants import Served
+from recsys.core.types import SearchFilters, SearchService
+from recsys.experiments.serving import Served
 
 
 def build_router(settings: Settings, request_log: RequestLog | None) -> APIRouter:

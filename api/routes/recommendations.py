@@ -13,7 +13,7 @@ consumed are left out), ``lang``, and the search filters ``type``, ``genre``, ``
 ``year_max``, ``original_language``, ``maturity_rating`` (``year_min > year_max`` is a 400),
 and ``variant`` (QA: force an experiment arm).
 
-Under a running experiment (config/experiments.toml) the response carries ``experiment``
+Under a running experiment (recsys/defaults/experiments.toml) the response carries ``experiment``
 and ``variant``, the arm's ranker orders the list (an interleaving arm team-drafts two
 rankers' lists) and the exposure log records the list, the arm and the team per position.
 
@@ -42,13 +42,13 @@ from api.deps import (
     get_filters,
     k_query,
 )
-from api.metrics import RequestLog
+from api.observability import RequestLog
 from api.routes.serving import log_response, request_id_of
 from api.schemas import RecommendationResponse, error_responses
 from api.settings import Settings
-from recsys.experiments import ExperimentConfig
-from recsys.service_types import SearchFilters, SearchService
-from recsys.variants import assignment_for, serve_recommendations
+from recsys.core.types import SearchFilters, SearchService
+from recsys.experiments.config import ExperimentConfig
+from recsys.experiments.serving import assignment_for, serve_recommendations
 
 
 def build_router(settings: Settings, request_log: RequestLog | None) -> APIRouter:

@@ -21,13 +21,13 @@ from api.deps import (
     k_query,
     make_query_validator,
 )
-from api.metrics import RequestLog
+from api.observability import RequestLog
 from api.routes.serving import log_response, request_id_of
 from api.schemas import SearchResponse, error_responses
 from api.settings import Settings
-from recsys.experiments import ExperimentConfig
-from recsys.service_types import SearchFilters, SearchResult, SearchService
-from recsys.variants import Served, assignment_for, serve_search
+from recsys.core.types import SearchFilters, SearchResult, SearchService
+from recsys.experiments.config import ExperimentConfig
+from recsys.experiments.serving import Served, assignment_for, serve_search
 
 
 def respond(

@@ -12,9 +12,9 @@ from typing import Any
 
 from fastapi import Request
 
-from api.metrics import RequestLog
-from recsys.events import Exposure, ExposureLogger
-from recsys.variants import Served
+from api.observability import RequestLog
+from recsys.events.store import Exposure, ExposureLogger
+from recsys.experiments.serving import Served
 
 logger = logging.getLogger("api")
 

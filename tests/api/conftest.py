@@ -16,8 +16,8 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.settings import Settings
-from recsys.errors import NotFoundError
-from recsys.service_types import (
+from recsys.core.errors import NotFoundError
+from recsys.core.types import (
     Hit,
     Recommendation,
     RecommendationResult,

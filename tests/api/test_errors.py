@@ -10,8 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.settings import Settings
-from recsys.errors import InvalidRequestError, NotFoundError
-from recsys.service_types import RecommendationResult, SearchResult
+from recsys.core.errors import InvalidRequestError, NotFoundError
+from recsys.core.types import RecommendationResult, SearchResult
 from tests.api.conftest import FakeService
 
 MakeClient = Callable[..., TestClient]

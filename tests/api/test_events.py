@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.routes.events import MAX_BODY_BYTES
 from api.routes.serving import exposure_logger_of, log_exposure
-from recsys.events import EventStoreError, SqliteEventStore
-from recsys.service_types import SearchService
+from recsys.core.types import SearchService
+from recsys.events.store import EventStoreError, SqliteEventStore
 from tests.api.conftest import FakeService, make_settings
 
 ClientFactory = Callable[..., TestClient]

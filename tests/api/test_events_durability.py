@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from recsys.events import SqliteEventStore
+from recsys.events.store import SqliteEventStore
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -11,9 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from recsys.errors import InputDataError
-from recsys.events import SqliteEventStore
-from recsys.experiments import load_experiments
+from recsys.core.errors import InputDataError
+from recsys.events.store import SqliteEventStore
+from recsys.experiments.config import load_experiments
 from tests.api.conftest import FakeService, make_settings
 
 CONFIG = """
@@ -204,6 +204,6 @@ def test_invalid_experiments_file_fails_at_startup(tmp_path: Path) -> None:
 
 
 def test_demo_config_is_servable() -> None:
-    app = create_app(make_settings(experiments_path=Path("config/experiments.toml")))
+    app = create_app(make_settings(experiments_path=Path("recsys/defaults/experiments.toml")))
     (experiment,) = app.state.experiments.running("search")
     assert {v.name for v in experiment.variants} >= {"control", "treatment"}

@@ -18,8 +18,8 @@ from prometheus_client.parser import text_string_to_metric_families
 import recsys
 from api.app import create_app
 from api.settings import Settings
-from recsys.errors import ArtifactError
-from recsys.service_types import SearchService
+from recsys.core.errors import ArtifactError
+from recsys.core.types import SearchService
 from tests.api.conftest import FakeService, make_settings
 
 MakeClient = Callable[..., TestClient]
@@ -147,10 +147,10 @@ def test_default_loader_calls_engine_load(
             calls.append((artifacts_dir, device, options))
             return fake
 
-    module = types.ModuleType("recsys.engine")
+    module = types.ModuleType("recsys.service")
     module.Engine = Engine  # type: ignore[attr-defined]
     module.EngineOptions = EngineOptions  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "recsys.engine", module)
+    monkeypatch.setitem(sys.modules, "recsys.service", module)
     client = make_client(
         artifacts_dir=Path("/srv/artifacts"), encoder_device="cpu", query_cache_size=7
     )

@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from api.settings import Settings
-from recsys.errors import ArtifactError
-from recsys.service_types import (
+from recsys.core.errors import ArtifactError
+from recsys.core.types import (
     RecommendationResult,
     SearchFilters,
     SearchService,

@@ -16,9 +16,9 @@ from fastapi.testclient import TestClient
 
 from api.settings import Settings
 from pipelines.build import BuildOptions, build
-from recsys.encoder import HashingEncoder
-from recsys.engine import Engine
-from recsys.features import SOURCES
+from recsys.ranking.features import SOURCES
+from recsys.search.encoder import HashingEncoder
+from recsys.service import Engine
 from tests.personalization_data import FIXTURE_DATA, small_config, write_ratings
 
 os.environ["HF_HUB_OFFLINE"] = "1"

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from recsys.service_types import SearchFilters
+from recsys.core.types import SearchFilters
 from tests.api.conftest import FakeService
 
 

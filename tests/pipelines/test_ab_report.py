@@ -16,9 +16,9 @@ from typer.testing import CliRunner
 from pipelines import ab_report as module
 from pipelines.ab_report import ab_report, build_report, plot_report, render_table
 from pipelines.evaluation_report import to_jsonable
-from recsys.errors import NotFoundError
-from recsys.experiments import load_experiments
-from recsys.interleaving import rng_for, team_draft
+from recsys.core.errors import NotFoundError
+from recsys.experiments.config import load_experiments
+from recsys.experiments.interleaving import rng_for, team_draft
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 TS = datetime(2026, 11, 20, 12, tzinfo=UTC)
@@ -134,7 +134,7 @@ def test_command(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     frames = simulate(users=200)
     db = tmp_path / "events.sqlite3"
     db.touch()
-    real = module._read_store  # checks the file, then needs recsys.events.SqliteEventStore
+    real = module._read_store  # checks the file, then needs recsys.events.store.SqliteEventStore
     monkeypatch.setattr(module, "_read_store", lambda path: frames if path == db else real(path))
     app = typer.Typer()
     app.command("ab-report")(ab_report)
@@ -161,7 +161,7 @@ def test_command(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 def test_command_reads_the_sqlite_store(tmp_path: Path) -> None:
-    from recsys.events import Exposure, SqliteEventStore, validate_events
+    from recsys.events.store import Exposure, SqliteEventStore, validate_events
 
     exposures, events = simulate(users=60)
     db = tmp_path / "events.sqlite3"

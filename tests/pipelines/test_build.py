@@ -15,16 +15,17 @@ from typer.testing import CliRunner
 
 from pipelines.build import CACHE_SUBDIR, BuildOptions, build
 from pipelines.cli import app
-from recsys.artifacts import CURRENT, REQUIRED_FILES, load_manifest
-from recsys.catalog import CATALOG_SCHEMA
-from recsys.documents import DOCUMENT_SCHEMA
-from recsys.encoder import HashingEncoder
-from recsys.errors import InputDataError
-from recsys.index import FaissIndex, IndexParams
+from recsys.catalog.documents import DOCUMENT_SCHEMA
+from recsys.catalog.schema import CATALOG_SCHEMA
+from recsys.core.artifacts import CURRENT, REQUIRED_FILES, load_manifest
+from recsys.core.errors import InputDataError
+from recsys.search.encoder import HashingEncoder
+from recsys.search.vector_index import FaissIndex, IndexParams
+from tests.personalization_data import FIXTURE_DATA
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 
-DATA = Path(__file__).resolve().parents[1] / "ingest" / "fixtures" / "data"
+DATA = FIXTURE_DATA
 COUNTS = {
     "items": 17,
     "documents": 39,

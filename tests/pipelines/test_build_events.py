@@ -19,11 +19,11 @@ from typer.testing import CliRunner
 
 from pipelines.build import BuildOptions, build
 from pipelines.cli import app
-from recsys.artifacts import load_manifest
-from recsys.encoder import HashingEncoder
-from recsys.engine import Engine
-from recsys.errors import InputDataError
-from recsys.events import SqliteEventStore, validate_events
+from recsys.core.artifacts import load_manifest
+from recsys.core.errors import InputDataError
+from recsys.events.store import SqliteEventStore, validate_events
+from recsys.search.encoder import HashingEncoder
+from recsys.service import Engine
 from tests.personalization_data import (
     FIXTURE_DATA,
     small_config,

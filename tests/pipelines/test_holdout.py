@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 
 from pipelines.cli import app
 from pipelines.holdout import HOLDOUT_FILE, holdout_data_dir
-from recsys.errors import InputDataError
-from recsys.ingest import build_catalog
-from recsys.interactions import InteractionLog, leave_last_n, read_movielens_interactions
+from recsys.catalog.ingest import build_catalog
+from recsys.core.errors import InputDataError
+from recsys.history.interactions import InteractionLog, leave_last_n, read_movielens_interactions
 from tests.personalization_data import FIXTURE_DATA, write_ratings
 
 N, MIN_HISTORY = 2, 3

@@ -23,9 +23,9 @@ from pipelines.simulate import (
     simulate_page,
     wait_for_exposures,
 )
-from recsys.errors import InputDataError
-from recsys.events import SqliteEventStore
-from recsys.experiments import load_experiments
+from recsys.core.errors import InputDataError
+from recsys.events.store import SqliteEventStore
+from recsys.experiments.config import load_experiments
 from tests.api.conftest import FakeService, make_settings
 from tests.api.test_experiments import CONFIG
 

@@ -10,9 +10,7 @@ import polars as pl
 import pytest
 
 from pipelines.backtest import truncate_data_dir
-from tests.personalization_data import write_ratings
-
-FIXTURE_DATA = Path(__file__).parents[1] / "ingest" / "fixtures" / "data"
+from tests.personalization_data import FIXTURE_DATA, write_ratings
 
 
 def test_keeps_only_events_before_the_cutoff(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import polars as pl
 
-from recsys.catalog import CATALOG_SCHEMA
+from recsys.catalog.schema import CATALOG_SCHEMA
 
 ROWS: list[dict[str, Any]] = [
     {"item_id": "1", "title": "Spirited Away", "original_title": "千と千尋の神隠し",

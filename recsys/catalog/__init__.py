@@ -1,0 +1,1 @@
+"""Stage 1-2: raw sources -> the catalog frame -> the item table and its documents."""

@@ -1,0 +1,1 @@
+"""Shared foundations: errors, request/response types, text normalization, artifacts."""

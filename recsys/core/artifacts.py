@@ -1,0 +1,185 @@
+"""Self-describing, versioned artifact directories.
+
+Layout of a root (default ``artifacts/``)::
+
+    artifacts/
+      current                 # text file: the name of the live version
+      20261120T221500Z-3f2a9c1d/
+        manifest.json         # written last; lists every file with its sha256
+        catalog.parquet  documents.parquet  vectors.npy  index.faiss
+      .cache/embeddings/...   # embedding cache (not part of any version)
+
+A version is written into a temporary sibling directory and renamed into place, then
+``current`` is replaced atomically, so a reader never sees a half-written artifact.
+Readers go through :func:`load_manifest`, which refuses missing files, checksum
+mismatches and incompatible format versions with a message naming the problem.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from recsys import __version__
+from recsys.core.errors import ArtifactError
+
+FORMAT_VERSION = 3  # 2: personalization files and section; 3: lexical index and section
+MANIFEST = "manifest.json"
+CURRENT = "current"
+REQUIRED_FILES = (
+    "catalog.parquet",
+    "documents.parquet",
+    "vectors.npy",
+    "index.faiss",
+    "lexical.npz",
+    "interactions.parquet",
+    "covis.npz",
+    "ease.npz",
+)
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def code_version() -> str:
+    """Package version plus the git commit when run from a checkout."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=2,
+            cwd=Path(__file__).parent,
+            check=False,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    return f"{__version__}+{commit}" if commit else __version__
+
+
+@dataclass
+class Manifest:
+    version: str
+    created_at: str
+    code_version: str
+    encoder: dict[str, Any]
+    index: dict[str, Any]
+    counts: dict[str, int]
+    files: dict[str, dict[str, Any]]
+    inputs: dict[str, str] = field(default_factory=dict)
+    reports: dict[str, Any] = field(default_factory=dict)
+    personalization: dict[str, Any] = field(default_factory=dict)
+    lexical: dict[str, Any] = field(default_factory=dict)  # LexicalParams
+    format_version: int = FORMAT_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Manifest:
+        try:
+            return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+        except TypeError as exc:
+            raise ArtifactError(f"manifest is missing fields: {exc}") from exc
+
+
+def new_version_name(content_hash: str) -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ") + "-" + content_hash[:8]
+
+
+def resolve_artifact_dir(path: Path) -> Path:
+    """Accept either a version directory or a root with a ``current`` pointer."""
+    path = Path(path)
+    if (path / MANIFEST).exists():
+        return path
+    pointer = path / CURRENT
+    if pointer.exists():
+        name = pointer.read_text().strip()
+        target = path / name
+        if not name or not target.is_dir():
+            raise ArtifactError(f"{pointer} names {name!r}, which is not a directory in {path}")
+        return target
+    if not path.exists():
+        raise ArtifactError(f"artifact directory {path} does not exist; run `recsys build` first")
+    raise ArtifactError(f"{path} holds neither {MANIFEST} nor a {CURRENT} pointer")
+
+
+def load_manifest(path: Path, verify_checksums: bool = True) -> tuple[Path, Manifest]:
+    directory = resolve_artifact_dir(path)
+    try:
+        data = json.loads((directory / MANIFEST).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ArtifactError(f"cannot read {directory / MANIFEST}: {exc}") from exc
+    manifest = Manifest.from_dict(data)
+    if manifest.format_version != FORMAT_VERSION:
+        raise ArtifactError(
+            f"{directory} has artifact format {manifest.format_version}; this code reads "
+            f"format {FORMAT_VERSION}. Rebuild with `recsys build`."
+        )
+    missing = [f for f in REQUIRED_FILES if f not in manifest.files]
+    if missing:
+        raise ArtifactError(f"{directory} manifest does not list {', '.join(missing)}")
+    for name, meta in manifest.files.items():
+        file = directory / name
+        if not file.exists():
+            raise ArtifactError(f"{directory} is incomplete: {name} is missing")
+        if verify_checksums and sha256_file(file) != meta["sha256"]:
+            raise ArtifactError(f"{directory}/{name} does not match its manifest checksum")
+    return directory, manifest
+
+
+def publish(
+    root: Path,
+    content_hash: str,
+    write: Callable[[Path], Manifest],
+    keep: int = 3,
+) -> Path:
+    """Run ``write(tmpdir)`` (it writes the files and returns the manifest without ``files``),
+    checksum every file, write the manifest, rename into place, point ``current`` at it."""
+    root.mkdir(parents=True, exist_ok=True)
+    name = new_version_name(content_hash)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=root))
+    tmp.chmod(0o755)  # mkdtemp makes it owner-only; a service user must be able to read it
+    try:
+        manifest = write(tmp)
+        manifest.version = name
+        manifest.files = {
+            f.name: {"sha256": sha256_file(f), "bytes": f.stat().st_size}
+            for f in sorted(tmp.iterdir())
+            if f.is_file() and f.name != MANIFEST
+        }
+        (tmp / MANIFEST).write_text(json.dumps(manifest.to_dict(), indent=2, ensure_ascii=False))
+        final = root / name
+        os.rename(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    pointer_tmp = root / f".{CURRENT}.{os.getpid()}.tmp"
+    pointer_tmp.write_text(name + "\n")
+    os.replace(pointer_tmp, root / CURRENT)
+    _prune(root, keep)
+    return final
+
+
+def _prune(root: Path, keep: int) -> None:
+    """Keep the newest ``keep`` versions (the live one always stays)."""
+    live = (root / CURRENT).read_text().strip()
+    versions = sorted(
+        p for p in root.iterdir() if p.is_dir() and (p / MANIFEST).exists() and p.name != live
+    )
+    for old in versions[: max(0, len(versions) - (keep - 1))]:
+        shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,1 @@
+"""Offline evaluation: ranking metrics, per-user metrics, bootstrap statistics."""

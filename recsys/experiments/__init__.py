@@ -1,0 +1,1 @@
+"""Online experiments: config, serving under an arm, interleaving, analysis, power."""

@@ -1,0 +1,1 @@
+"""Who consumed what, when: interactions, point-in-time item stats, logged events."""

@@ -1,0 +1,1 @@
+"""Stage 6-7: THE feature definitions, rankers, training lists, personal search."""

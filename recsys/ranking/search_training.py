@@ -1,0 +1,101 @@
+"""Training lists for personal search: (user, query, results) built from held-out consumption.
+
+For a user who consumed item i after their cutoff, we pretend they searched for it with a
+query derived from i's metadata, the way people type into a search box: a fragment of its
+title (in any of its languages), one of its genres, or one of its keywords. The search
+retrieval of the engine returns the results; the consumed item is the positive. A ranker
+trained on these lists learns when the user's taste should reorder ambiguous results
+("star", "comedy", "time travel") and when the query alone decides (an exact title).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import numpy as np
+import polars as pl
+
+from recsys.history.interactions import Split
+from recsys.history.item_stats import ItemStats
+from recsys.ranking.features import SEARCH_FEATURES, ItemSide, search_features, user_state_from_log
+from recsys.recommend.config import RecsysConfig
+from recsys.recommend.training import ListBuilder, TrainingLists
+
+
+class Retriever(Protocol):
+    def retrieve(
+        self,
+        query: str,
+        n: int,
+        allowed: np.ndarray | None = None,
+        query_vec: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+def _fragment(title: str, rng: np.random.Generator) -> str:
+    words = title.split()
+    if len(words) <= 1:
+        return title
+    length = int(rng.integers(1, min(3, len(words)) + 1))
+    return " ".join(words[:length])
+
+
+def query_options(row: dict[str, Any], rng: np.random.Generator) -> list[tuple[str, str]]:
+    """(kind, query) pairs a user might type to find this item."""
+    options: list[tuple[str, str]] = []
+    titles = [row["title"], row.get("original_title")]
+    titles += [loc["title"] for loc in row.get("localizations") or [] if loc.get("title")]
+    for title in dict.fromkeys(t for t in titles if t):
+        options.append(("title_fragment", _fragment(title, rng)))
+    for genre in row.get("genres") or []:
+        options.append(("genre", genre.lower()))
+    for keyword in (row.get("keywords") or [])[:5]:
+        options.append(("keyword", keyword.lower()))
+    return options
+
+
+def derive_queries(row: dict[str, Any], n: int, rng: np.random.Generator) -> list[tuple[str, str]]:
+    """Up to ``n`` queries of distinct kinds for one item (the kind is picked first, so an
+    item with many keywords does not only get keyword queries)."""
+    by_kind: dict[str, list[str]] = {}
+    for kind, query in query_options(row, rng):
+        by_kind.setdefault(kind, []).append(query)
+    kinds = list(by_kind)
+    rng.shuffle(kinds)
+    return [(kind, by_kind[kind][int(rng.integers(len(by_kind[kind])))]) for kind in kinds[:n]]
+
+
+def search_lists(
+    split: Split,
+    side: ItemSide,
+    stats: ItemStats,
+    retriever: Retriever,
+    catalog: pl.DataFrame,
+    config: RecsysConfig,
+) -> tuple[TrainingLists, list[str]]:
+    """One list per (user, held-out item, query); returns the lists and each list's kind."""
+    settings = config.search_training
+    rng = np.random.default_rng(settings.seed)
+    rows = catalog.select("title", "original_title", "localizations", "genres", "keywords")
+    meta = rows.to_dicts()
+    lists = ListBuilder(SEARCH_FEATURES)
+    kinds: list[str] = []
+    total = 0
+    for u in split.evaluated_users().tolist():
+        cutoff = int(split.cutoffs[u])
+        targets = np.unique(split.labels[u])
+        chosen = rng.choice(
+            targets, size=min(settings.queries_per_user, len(targets)), replace=False
+        )
+        state = user_state_from_log(split.history, u, cutoff, side, stats, config.features)
+        for target in chosen.tolist():
+            for kind, query in derive_queries(meta[target], 1, rng):
+                total += 1
+                found, query_scores = retriever.retrieve(query, settings.candidates)
+                label = (found == target).astype(np.float64)
+                if not label.any():
+                    continue
+                features = search_features(state, found, query_scores, side, stats)
+                lists.add(features, label, u, found, cutoff)
+                kinds.append(kind)
+    return lists.build(total), kinds

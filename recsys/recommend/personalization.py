@@ -1,0 +1,176 @@
+"""The personalization part of an artifact: fitted offline, loaded by the engine.
+
+Files (all listed with checksums in the manifest)::
+
+    interactions.parquet        the interaction log snapshot (histories, item statistics)
+    covis.npz  ease.npz         candidate models fitted on the whole log
+    ranker_recommendations.txt  LightGBM LambdaMART for /v1/recommendations (if trained)
+    ranker_search.txt           LightGBM LambdaMART for personal search (if trained)
+
+The manifest's ``personalization`` section records the configuration, the feature lists,
+the snapshot time, the default ranker and the training reports.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from recsys.catalog.items import ItemTable
+from recsys.core.errors import ArtifactError
+from recsys.history.interactions import InteractionLog
+from recsys.history.item_stats import ItemStats
+from recsys.ranking.features import (
+    RECOMMENDATION_FEATURES,
+    SEARCH_FEATURES,
+    SOURCES,
+    ItemSide,
+    item_vectors,
+)
+from recsys.ranking.rankers import LightGBMRanker, Ranker, baseline_rankers
+from recsys.recommend.candidates import CandidateModels
+from recsys.recommend.cf import ItemNeighbors
+from recsys.recommend.config import RecsysConfig
+from recsys.recommend.recommender import Recommender
+from recsys.recommend.training import (
+    TrainingLists,
+    fit_candidate_models,
+    train_recommendation_ranker,
+)
+from recsys.search.vector_index import IndexParams, VectorIndex, build_index
+
+log = logging.getLogger(__name__)
+RECS_MODEL = "ranker_recommendations.txt"
+SEARCH_MODEL = "ranker_search.txt"
+MIN_USERS_FOR_RANKER = 10
+
+
+@dataclass
+class Personalization:
+    interactions: pl.DataFrame
+    log: InteractionLog
+    models: CandidateModels
+    ranker: LightGBMRanker | None = None
+    search_ranker: LightGBMRanker | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+    training_lists: TrainingLists | None = None
+
+    def save(self, directory: Path) -> dict[str, Any]:
+        """Write the files; returns the manifest section."""
+        self.interactions.write_parquet(directory / "interactions.parquet")
+        self.models.covis.save(directory / "covis.npz")
+        self.models.ease.save(directory / "ease.npz")
+        if self.ranker is not None:
+            self.ranker.save(directory / RECS_MODEL)
+        if self.search_ranker is not None:
+            self.search_ranker.save(directory / SEARCH_MODEL)
+        return self.info
+
+    def recommender(self, items: ItemTable, config: RecsysConfig) -> Recommender:
+        rankers: dict[str, Ranker] = dict(baseline_rankers(RECOMMENDATION_FEATURES))
+        if self.ranker is not None:
+            rankers["lightgbm"] = self.ranker
+        default = "lightgbm" if self.ranker is not None else "popularity"
+        return Recommender(
+            items,
+            self.log,
+            self.models,
+            rankers,
+            default,
+            config,
+            self.search_ranker,
+            as_of=self.info.get("as_of"),
+        )
+
+
+def fit_personalization(
+    interactions: pl.DataFrame,
+    items: ItemTable,
+    side: ItemSide,
+    item_index: VectorIndex,
+    config: RecsysConfig,
+) -> Personalization:
+    """Fit everything on the whole log; train the ranker on its temporal split."""
+    start = time.perf_counter()
+    positions = {item_id: i for i, item_id in enumerate(items.ids)}
+    log_all = InteractionLog.from_frame(interactions, positions)
+    stats = ItemStats.from_log(log_all, len(side))
+    ranker, report, lists = None, {"skipped": "fewer than 10 users with enough history"}, None
+    evaluable = np.diff(log_all.ptr) >= config.split.holdout + config.split.min_history
+    if int(evaluable.sum()) >= MIN_USERS_FOR_RANKER:
+        ranker, report, lists = train_recommendation_ranker(
+            log_all, stats, side, item_index, config
+        )
+    models = fit_candidate_models(log_all, stats, side, item_index, config.cf)
+    info = {
+        "as_of": log_all.end_time(),
+        "users": log_all.n_users,
+        "consumptions": len(log_all),
+        "events": interactions.height,
+        "config": config.to_dict(),
+        "sources": list(SOURCES),
+        "recommendation_features": list(RECOMMENDATION_FEATURES),
+        "search_features": list(SEARCH_FEATURES),
+        "default_ranker": "lightgbm" if ranker is not None else "popularity",
+        "recommendation_ranker": report,
+        "fit_s": round(time.perf_counter() - start, 2),
+    }
+    return Personalization(interactions, log_all, models, ranker, None, info, lists)
+
+
+def load_recommender(
+    directory: Path,
+    info: dict[str, Any],
+    items: ItemTable,
+    doc_items: np.ndarray,
+    doc_kinds: np.ndarray,
+    vectors: np.ndarray,
+) -> Recommender:
+    """The serving recommender of an artifact (item vectors from its document vectors)."""
+    if not info:
+        raise ArtifactError(f"{directory} has no personalization section; rebuild it")
+    catalog_side = ItemSide.from_catalog(
+        items.frame, item_vectors(doc_items, doc_kinds, vectors, len(items))
+    )
+    item_index = build_index(catalog_side.vectors, IndexParams(kind="auto"))
+    personal = load_personalization(directory, info, items, catalog_side, item_index)
+    config = RecsysConfig.from_dict(info.get("config", {}), f"{directory} manifest")
+    return personal.recommender(items, config)
+
+
+def load_personalization(
+    directory: Path,
+    info: dict[str, Any],
+    items: ItemTable,
+    side: ItemSide,
+    item_index: VectorIndex,
+) -> Personalization:
+    if list(info.get("recommendation_features", [])) != list(RECOMMENDATION_FEATURES) or list(
+        info.get("search_features", [])
+    ) != list(SEARCH_FEATURES):
+        raise ArtifactError(
+            f"{directory} was built with a different feature list; rebuild with `recsys build`"
+        )
+    interactions = pl.read_parquet(directory / "interactions.parquet")
+    positions = {item_id: i for i, item_id in enumerate(items.ids)}
+    log_all = InteractionLog.from_frame(interactions, positions)
+    stats = ItemStats.from_log(log_all, len(side))
+    models = CandidateModels(
+        side,
+        stats,
+        item_index,
+        ItemNeighbors.load(directory / "covis.npz"),
+        ItemNeighbors.load(directory / "ease.npz"),
+    )
+    ranker = search_ranker = None
+    if (directory / RECS_MODEL).exists():
+        ranker = LightGBMRanker.load(directory / RECS_MODEL, RECOMMENDATION_FEATURES)
+    if (directory / SEARCH_MODEL).exists():
+        search_ranker = LightGBMRanker.load(directory / SEARCH_MODEL, SEARCH_FEATURES)
+    return Personalization(interactions, log_all, models, ranker, search_ranker, info)

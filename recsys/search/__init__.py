@@ -1,0 +1,1 @@
+"""Stage 3-4: encoders, embeddings, the vector and lexical indexes, hybrid retrieval."""

@@ -1,0 +1,318 @@
+"""Stage 4b: the lexical index: BM25 over every item's titles, people and texts.
+
+One entry per item, holding all its languages (display, original and localized titles;
+English and localized overviews), so results collapse to one per item for free. Three
+fields with their own weight and length normalization (a BM25F-style sum of per-field
+saturated term frequencies, one shared idf):
+
+- ``title``: every title variant, in every script;
+- ``people``: cast and directors;
+- ``text``: descriptions, keywords and genres;
+- ``stems``: the same words cut to 6 characters, a language-agnostic stemmer that lets
+  "wizards" meet "wizard" and "cuisinière" meet "cuisinier".
+
+A query term also matches, in order of preference:
+- itself (tokens from :func:`recsys.core.text.search_tokens`: folded words, CJK bigrams);
+- for the last term of a query still being typed, the vocabulary terms it is a prefix of
+  (search-as-you-type), the most frequent ``max_prefix_terms`` of them;
+- for a term the vocabulary lacks, title terms within edit distance 1 (4-5 characters) or
+  2 (6 and more), scored a little lower.
+
+Built offline into the artifact (``lexical.npz``); scoring is a sparse row sum, ~0.1-1 ms.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+from rapidfuzz import process
+from rapidfuzz.distance import Levenshtein
+from scipy import sparse
+
+from recsys.core.errors import ArtifactError
+from recsys.core.text import is_unsegmented, search_tokens
+
+FIELDS = ("title", "people", "text", "stems")
+STEM_MARK = "~"  # stems live in the same vocabulary, marked so no typed word equals one
+MAX_PEOPLE = 10
+
+
+@dataclass(frozen=True)
+class LexicalParams:
+    k1: float = 1.2
+    weights: dict[str, float] = field(
+        default_factory=lambda: {"title": 3.0, "people": 1.5, "text": 1.0, "stems": 0.5}
+    )
+    b: dict[str, float] = field(
+        default_factory=lambda: {"title": 0.5, "people": 0.5, "text": 0.75, "stems": 0.75}
+    )
+    # description words cut to this many characters, a language-agnostic stemmer
+    # ("spirits" -> "spirit", "cuisinier"/"cuisinière" -> "cuisin"); 4, 5 and 6 were tried
+    # on bench/queries, 6 ranked best
+    stem_chars: int = 6
+    max_prefix_terms: int = 30
+    min_prefix_chars: int = 2  # spaced scripts; one CJK character already narrows enough
+    prefix_weight: float = 0.9  # a completed prefix counts a little less than the word typed
+    typo_min_chars: int = 4
+    typo_weights: tuple[float, float] = (0.8, 0.6)  # at edit distance 1, 2
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LexicalParams:
+        data = dict(data)
+        if "typo_weights" in data:
+            data["typo_weights"] = tuple(data["typo_weights"])
+        return cls(**data)
+
+
+def stem(token: str, chars: int) -> str | None:
+    """The truncation stem of a spaced-script word, None for CJK and the like."""
+    if is_unsegmented(token[0]):
+        return None
+    return STEM_MARK + token[:chars]
+
+
+def item_fields(catalog: pl.DataFrame, stem_chars: int) -> list[dict[str, list[str]]]:
+    """The tokens of each item's fields (title variants deduplicated by their tokens)."""
+    out: list[dict[str, list[str]]] = []
+    columns = ["title", "original_title", "alt_titles", "localizations", "cast", "directors"]
+    columns += ["description", "keywords", "genres"]
+    for row in catalog.select(columns).iter_rows(named=True):
+        localized = row["localizations"] or []
+        titles = [row["title"], row["original_title"], *(row["alt_titles"] or [])]
+        titles += [loc["title"] for loc in localized]
+        seen: set[tuple[str, ...]] = set()
+        title_tokens: list[str] = []
+        for title in titles:
+            tokens = tuple(search_tokens(title))
+            if tokens and tokens not in seen:
+                seen.add(tokens)
+                title_tokens.extend(tokens)
+        people = [*(row["cast"] or [])[:MAX_PEOPLE], *(row["directors"] or [])]
+        texts = [row["description"], *(loc["description"] for loc in localized)]
+        texts += [*(row["keywords"] or []), *(row["genres"] or [])]
+        text_tokens = [t for text in texts for t in search_tokens(text)]
+        out.append(
+            {
+                "title": title_tokens,
+                "people": [t for name in people for t in search_tokens(name)],
+                "text": text_tokens,
+                "stems": [s for t in text_tokens if (s := stem(t, stem_chars))],
+            }
+        )
+    return out
+
+
+class LexicalIndex:
+    """Per field, BM25 term weights (idf x saturated tf, before the field weight) as a
+    (terms x items) CSR matrix; the vocabulary is sorted for prefix lookups. Field weights
+    apply at query time, so a descriptive query can weigh titles less than a short one."""
+
+    def __init__(
+        self,
+        vocab: list[str],
+        fields: dict[str, sparse.csr_matrix],
+        doc_freq: np.ndarray,
+        title_terms: np.ndarray,
+        params: LexicalParams,
+    ) -> None:
+        if set(fields) != set(FIELDS):
+            raise ArtifactError(f"lexical index: fields {sorted(fields)}, expected {FIELDS}")
+        shapes = {matrix.shape for matrix in fields.values()}
+        if len(shapes) != 1 or next(iter(shapes))[0] != len(vocab) or len(doc_freq) != len(vocab):
+            raise ArtifactError("lexical index: vocabulary and weights disagree")
+        self.vocab = vocab
+        self.fields = fields
+        self.doc_freq = doc_freq
+        self.title_terms = title_terms
+        self.params = params
+        self._term_id = {term: i for i, term in enumerate(vocab)}
+        self._title_vocab = [vocab[i] for i in title_terms.tolist()]
+        self._combined: dict[tuple[float, ...], sparse.csr_matrix] = {}
+
+    def matrix(self, weights: Mapping[str, float] | None = None) -> sparse.csr_matrix:
+        """Field matrices summed under ``weights`` (default: the params'); cached per
+        weighting, since a service uses one or two."""
+        weights = weights or self.params.weights
+        key = tuple(float(weights[name]) for name in FIELDS)
+        if key not in self._combined:
+            total = sum(w * self.fields[name] for w, name in zip(key, FIELDS, strict=True))
+            self._combined[key] = sparse.csr_matrix(total, dtype=np.float32)
+        return self._combined[key]
+
+    @property
+    def n_items(self) -> int:
+        return int(self.fields[FIELDS[0]].shape[1])
+
+    @classmethod
+    def build(cls, catalog: pl.DataFrame, params: LexicalParams | None = None) -> LexicalIndex:
+        params = params or LexicalParams()
+        fields = item_fields(catalog, params.stem_chars)
+        vocab = sorted({t for item in fields for tokens in item.values() for t in tokens})
+        term_id = {term: i for i, term in enumerate(vocab)}
+        n_items = len(fields)
+        saturated_tf: dict[str, sparse.csr_matrix] = {}
+        present = sparse.csr_matrix((len(vocab), n_items), dtype=np.float64)
+        for name in FIELDS:
+            rows, cols, tfs = [], [], []
+            lengths = np.zeros(n_items, dtype=np.float64)
+            for item, item_tokens in enumerate(fields):
+                tokens = item_tokens[name]
+                lengths[item] = len(tokens)
+                for term, count in Counter(tokens).items():
+                    rows.append(term_id[term])
+                    cols.append(item)
+                    tfs.append(count)
+            tf = np.array(tfs, dtype=np.float64)
+            avg = max(lengths.mean(), 1e-9)
+            b, k1 = params.b[name], params.k1
+            norm = k1 * (1.0 - b + b * lengths[np.array(cols, dtype=np.int64)] / avg)
+            saturated = tf * (k1 + 1.0) / (tf + norm)
+            shape = (len(vocab), n_items)
+            saturated_tf[name] = sparse.csr_matrix((saturated, (rows, cols)), shape=shape)
+            present = present + sparse.csr_matrix((np.ones_like(tf), (rows, cols)), shape=shape)
+        doc_freq = np.diff(present.indptr).astype(np.int64)  # items containing the term
+        idf = np.log1p((n_items - doc_freq + 0.5) / (doc_freq + 0.5))
+        by_idf = sparse.diags(idf)
+        fields_bm25 = {
+            name: sparse.csr_matrix(by_idf @ matrix, dtype=np.float32)
+            for name, matrix in saturated_tf.items()
+        }
+        title_terms = np.array(
+            sorted({term_id[t] for item in fields for t in item["title"]}), dtype=np.int64
+        )
+        return cls(vocab, fields_bm25, doc_freq, title_terms, params)
+
+    # -- query side --------------------------------------------------------------------------
+
+    def expand(self, query: str) -> list[list[tuple[int, float]]]:
+        """Per query token, the vocabulary terms it matches with their weights."""
+        tokens = search_tokens(query)
+        typing = bool(query) and not query[-1].isspace()
+        groups: list[list[tuple[int, float]]] = []
+        for position, token in enumerate(tokens):
+            matches: dict[int, float] = {}
+            exact = self._term_id.get(token)
+            if exact is not None:
+                matches[exact] = 1.0
+            if typing and position == len(tokens) - 1:
+                for term in self._prefix_terms(token):
+                    matches.setdefault(term, self.params.prefix_weight)
+            if not matches:
+                matches.update(self._typo_terms(token))
+            if matches:
+                groups.append(list(matches.items()))
+        for token in tokens:  # stems: a second, additive match of each word on descriptions
+            stemmed = stem(token, self.params.stem_chars)
+            stem_id = self._term_id.get(stemmed) if stemmed is not None else None
+            if stem_id is not None:
+                groups.append([(stem_id, 1.0)])
+        return groups
+
+    def _prefix_terms(self, prefix: str) -> list[int]:
+        min_chars = 1 if is_unsegmented(prefix[0]) else self.params.min_prefix_chars
+        if len(prefix) < min_chars:
+            return []
+        lo = bisect.bisect_left(self.vocab, prefix)
+        hi = bisect.bisect_left(self.vocab, prefix + "\U0010ffff", lo)
+        if hi - lo <= self.params.max_prefix_terms:
+            return list(range(lo, hi))
+        top = np.argpartition(-self.doc_freq[lo:hi], self.params.max_prefix_terms)
+        return (top[: self.params.max_prefix_terms] + lo).tolist()
+
+    def _typo_terms(self, token: str) -> dict[int, float]:
+        if len(token) < self.params.typo_min_chars or is_unsegmented(token[0]):
+            return {}
+        max_edits = 1 if len(token) < 6 else 2
+        found = process.extract(
+            token,
+            self._title_vocab,
+            scorer=Levenshtein.distance,
+            score_cutoff=max_edits,
+            limit=20,
+        )
+        return {
+            int(self.title_terms[index]): self.params.typo_weights[int(distance) - 1]
+            for _, distance, index in found
+            if distance > 0
+        }
+
+    def scores(self, query: str, field_weights: Mapping[str, float] | None = None) -> np.ndarray:
+        """BM25 score of every item (0 where nothing matched)."""
+        matrix = self.matrix(field_weights)
+        indptr, indices, data = matrix.indptr, matrix.indices, matrix.data
+        total = np.zeros(self.n_items, dtype=np.float32)
+        best = np.zeros(self.n_items, dtype=np.float32)
+        for group in self.expand(query):
+            # postings read straight from the CSR arrays (scipy row slicing costs ~50 us each)
+            if len(group) == 1:
+                term, weight = group[0]
+                lo, hi = indptr[term], indptr[term + 1]
+                total[indices[lo:hi]] += weight * data[lo:hi]
+                continue
+            best[:] = 0.0  # alternatives of one token: the best of them, not their sum
+            for term, weight in group:
+                lo, hi = indptr[term], indptr[term + 1]
+                np.maximum.at(best, indices[lo:hi], weight * data[lo:hi])
+            total += best
+        return total
+
+    def search(
+        self,
+        query: str,
+        n: int,
+        allowed: np.ndarray | None = None,
+        field_weights: Mapping[str, float] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``n`` items with a positive score among ``allowed``, best first (ties by
+        position), with their scores."""
+        scores = self.scores(query, field_weights)
+        if allowed is not None:
+            scores[~allowed] = 0.0
+        hits = np.flatnonzero(scores > 0)
+        if len(hits) > n:
+            hits = hits[np.argpartition(-scores[hits], n - 1)[:n]]
+        order = np.lexsort((hits, -scores[hits]))
+        return hits[order], scores[hits[order]].astype(np.float64)
+
+    # -- persistence -------------------------------------------------------------------------
+
+    def save(self, path: Path) -> None:
+        with open(path, "wb") as fh:
+            arrays: dict[str, np.ndarray] = {
+                "vocab": np.array(self.vocab, dtype=np.str_),
+                "shape": np.array(self.fields[FIELDS[0]].shape, dtype=np.int64),
+                "doc_freq": self.doc_freq,
+                "title_terms": self.title_terms,
+            }
+            for name, matrix in self.fields.items():
+                arrays[f"{name}_data"] = matrix.data
+                arrays[f"{name}_indices"] = matrix.indices
+                arrays[f"{name}_indptr"] = matrix.indptr
+            np.savez(fh, allow_pickle=False, **arrays)
+
+    @classmethod
+    def load(cls, path: Path, params: LexicalParams) -> LexicalIndex:
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                shape = tuple(data["shape"].tolist())
+                fields = {
+                    name: sparse.csr_matrix(
+                        (data[f"{name}_data"], data[f"{name}_indices"], data[f"{name}_indptr"]),
+                        shape=shape,
+                    )
+                    for name in FIELDS
+                }
+                vocab = data["vocab"].tolist()
+                return cls(vocab, fields, data["doc_freq"], data["title_terms"], params)
+        except (OSError, KeyError, ValueError) as exc:
+            raise ArtifactError(f"cannot read the lexical index {path}: {exc}") from exc

@@ -1,0 +1,303 @@
+"""Encoder contract, run over HashingEncoder (fast) and the bundled sentence-transformer
+(marked slow), plus EncoderConfig known answers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from recsys.core.errors import RecsysError
+from recsys.search.encoder import (
+    BUNDLED_MODEL,
+    HASHING_MODEL,
+    Encoder,
+    EncoderConfig,
+    HashingEncoder,
+    SentenceTransformerEncoder,
+    load_encoder,
+    resolve_precision,
+)
+
+TEXTS = [
+    "Spirited Away (2001). Movie. Genres: Animation, Fantasy.",
+    "千と千尋の神隠し",
+    "Le Voyage de Chihiro. Chihiro découvre un monde étrange.",
+    "Fight Club",
+    "Fight Club",  # a duplicate row stays a row
+]
+
+Factory = Callable[..., Encoder]
+
+
+def _hashing(**config: Any) -> Encoder:
+    return HashingEncoder(EncoderConfig(model=HASHING_MODEL, **config))
+
+
+def _sentence_transformer(**config: Any) -> Encoder:
+    return SentenceTransformerEncoder(EncoderConfig(**config))
+
+
+@pytest.fixture(
+    scope="module",
+    params=[
+        pytest.param(_hashing, id="hashing"),
+        pytest.param(_sentence_transformer, id="sentence_transformer", marks=pytest.mark.slow),
+    ],
+)
+def factory(request: pytest.FixtureRequest) -> Factory:
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def encoder(factory: Factory) -> Encoder:
+    return factory()
+
+
+@pytest.fixture(scope="module")
+def prompted(factory: Factory) -> Encoder:
+    return factory(query_prompt="query: ", document_prompt="passage: ")
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def assert_unit_rows(matrix: np.ndarray, n: int, dim: int) -> None:
+    assert matrix.shape == (n, dim)
+    assert matrix.dtype == np.float32
+    assert np.all(np.isfinite(matrix))
+    np.testing.assert_allclose(np.linalg.norm(matrix, axis=1), 1.0, atol=1e-5)
+
+
+# --------------------------------------------------------------------------- contract
+
+
+def test_implements_protocol(encoder: Encoder) -> None:
+    assert isinstance(encoder, Encoder)
+    assert isinstance(encoder.config, EncoderConfig)
+    assert encoder.dim > 0
+    assert encoder.config.dim == encoder.dim
+
+
+def test_documents_are_unit_float32_rows(encoder: Encoder) -> None:
+    assert_unit_rows(encoder.encode_documents(TEXTS), len(TEXTS), encoder.dim)
+
+
+def test_queries_are_unit_float32_rows(encoder: Encoder) -> None:
+    assert_unit_rows(encoder.encode_queries(TEXTS), len(TEXTS), encoder.dim)
+
+
+def test_duplicate_texts_give_identical_rows(encoder: Encoder) -> None:
+    docs = encoder.encode_documents(TEXTS)
+    np.testing.assert_array_equal(docs[3], docs[4])
+
+
+def test_deterministic(encoder: Encoder, factory: Factory) -> None:
+    first = encoder.encode_documents(TEXTS)
+    np.testing.assert_allclose(encoder.encode_documents(TEXTS), first, atol=1e-6)
+    np.testing.assert_allclose(encoder.encode_queries(TEXTS), encoder.encode_queries(TEXTS))
+    # a second instance from the same config lands in the same space
+    np.testing.assert_allclose(factory().encode_documents(TEXTS), first, atol=1e-6)
+
+
+def test_batch_size_does_not_change_vectors(encoder: Encoder) -> None:
+    one = encoder.encode_documents(TEXTS, batch_size=2)
+    many = encoder.encode_documents(TEXTS, batch_size=64)
+    for a, b in zip(one, many, strict=True):
+        assert cosine(a, b) > 0.999
+
+
+@pytest.mark.parametrize("method", ["encode_queries", "encode_documents"])
+@pytest.mark.parametrize("empty", [[], ()])
+def test_empty_input(encoder: Encoder, method: str, empty: list[str] | tuple[str, ...]) -> None:
+    out = getattr(encoder, method)(empty)
+    assert out.shape == (0, encoder.dim)
+    assert out.dtype == np.float32
+
+
+def test_without_prompts_queries_and_documents_share_a_space(encoder: Encoder) -> None:
+    queries, docs = encoder.encode_queries(TEXTS), encoder.encode_documents(TEXTS)
+    for q, d in zip(queries, docs, strict=True):
+        assert cosine(q, d) > 0.999  # only document precision (bf16/fp16) may differ
+
+
+def test_prompts_are_applied(encoder: Encoder, prompted: Encoder) -> None:
+    assert prompted.config.query_prompt == "query: "
+    assert prompted.config.document_prompt == "passage: "
+    query = prompted.encode_queries(["Fight Club"])
+    doc = prompted.encode_documents(["Fight Club"])
+    assert cosine(query[0], doc[0]) < 0.99  # different prompts, different vectors
+    # the prompt is a prefix: same vector as the unprompted encoder given prompt + text
+    np.testing.assert_allclose(query, encoder.encode_queries(["query: Fight Club"]), atol=1e-5)
+    assert cosine(doc[0], encoder.encode_documents(["passage: Fight Club"])[0]) > 0.999
+
+
+def test_config_keeps_model_and_prompts(prompted: Encoder) -> None:
+    config = prompted.config
+    assert (config.query_prompt, config.document_prompt) == ("query: ", "passage: ")
+    assert config.max_seq_length == 128
+    restored = EncoderConfig.from_dict(config.to_dict())
+    assert restored == config
+    assert restored.fingerprint() == config.fingerprint()
+
+
+# ------------------------------------------------------------------- hashing specifics
+
+
+def test_hashing_known_answers() -> None:
+    encoder = HashingEncoder()
+    assert encoder.dim == 256
+    assert encoder.config == EncoderConfig(model=HASHING_MODEL, dim=256)
+    assert HashingEncoder(dim=64).encode_documents(["x"]).shape == (1, 64)
+    assert HashingEncoder(EncoderConfig(model=HASHING_MODEL, dim=32), dim=64).dim == 32
+    vectors = encoder.encode_documents(["Fight Club", "fight   CLUB!", "Spirited Away"])
+    np.testing.assert_array_equal(vectors[0], vectors[1])  # casefolded words, no punctuation
+    assert cosine(vectors[0], vectors[2]) < 0.5
+
+
+def test_hashing_text_without_features_is_finite() -> None:
+    # no word characters: no features, a zero row (documented as L2-normalised elsewhere)
+    out = HashingEncoder().encode_documents(["", "!!!"])
+    assert out.shape == (2, 256)
+    assert np.all(np.isfinite(out))
+
+
+def test_load_encoder_maps_hashing() -> None:
+    encoder = load_encoder(EncoderConfig(model=HASHING_MODEL, dim=64, document_prompt="p: "))
+    assert isinstance(encoder, HashingEncoder)
+    assert encoder.dim == 64
+    assert encoder.config.document_prompt == "p: "
+
+
+# ------------------------------------------------------------------------ EncoderConfig
+
+
+def test_config_defaults() -> None:
+    config = EncoderConfig()
+    assert config.model == BUNDLED_MODEL
+    assert (config.query_prompt, config.document_prompt) == ("", "")
+    assert (config.max_seq_length, config.precision, config.dim) == (128, "auto", None)
+
+
+def test_config_dict_round_trip() -> None:
+    config = EncoderConfig("m", "q: ", "d: ", 256, "fp16", 768)
+    data = config.to_dict()
+    assert data == {
+        "model": "m",
+        "query_prompt": "q: ",
+        "document_prompt": "d: ",
+        "max_seq_length": 256,
+        "precision": "fp16",
+        "dim": 768,
+    }
+    assert EncoderConfig.from_dict(data) == config
+    # unknown keys (from a newer manifest) are ignored, missing ones take defaults
+    assert EncoderConfig.from_dict({**data, "pooling": "mean"}) == config
+    assert EncoderConfig.from_dict({"model": "m"}) == EncoderConfig(model="m")
+
+
+def test_fingerprint_is_stable() -> None:
+    fingerprint = EncoderConfig().fingerprint()
+    assert fingerprint == EncoderConfig().fingerprint()
+    assert len(fingerprint) == 16
+    int(fingerprint, 16)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"model": "hashing"},
+        {"model": "/models/e5-small"},
+        {"document_prompt": "passage: "},
+        {"max_seq_length": 256},
+        {"precision": "fp32"},
+        {"precision": "fp16"},
+        {"dim": 384},
+    ],
+    ids=lambda change: "-".join(f"{k}={v}" for k, v in change.items()),
+)
+def test_fingerprint_changes_with_the_document_space(change: dict[str, Any]) -> None:
+    assert EncoderConfig(**change).fingerprint() != EncoderConfig().fingerprint()
+
+
+def test_fingerprint_ignores_query_prompt() -> None:
+    # documented: the fingerprint identifies the document vectors (and their cache);
+    # the query prompt does not change them
+    assert EncoderConfig(query_prompt="query: ").fingerprint() == EncoderConfig().fingerprint()
+
+
+@pytest.mark.parametrize(
+    ("requested", "device", "expected"),
+    [
+        ("fp32", "cpu", "fp32"),
+        ("bf16", "cpu", "bf16"),
+        ("fp16", "cuda", "fp16"),
+        ("fp32", "cuda:1", "fp32"),
+        ("auto", "cuda", "fp16"),
+        ("auto", "cuda:1", "fp16"),
+    ],
+)
+def test_resolve_precision(requested: str, device: str, expected: str) -> None:
+    assert resolve_precision(requested, device) == expected
+
+
+def test_resolve_precision_auto_on_cpu() -> None:
+    assert resolve_precision("auto", "cpu") in ("bf16", "fp32")
+
+
+def test_resolve_precision_rejects_unknown() -> None:
+    with pytest.raises(RecsysError, match="precision must be one of"):
+        resolve_precision("int8", "cpu")
+
+
+# ------------------------------------------------------- sentence-transformer specifics
+
+
+@pytest.mark.slow
+def test_bundled_model_known_answers() -> None:
+    encoder = SentenceTransformerEncoder(EncoderConfig())
+    assert encoder.dim == 384
+    assert encoder.config.model == BUNDLED_MODEL
+    assert encoder.config.precision in ("fp32", "bf16", "fp16")  # "auto" is resolved
+    assert isinstance(load_encoder(EncoderConfig()), SentenceTransformerEncoder)
+
+
+@pytest.mark.slow
+def test_bundled_model_is_semantic() -> None:
+    encoder = _sentence_transformer()
+    query = encoder.encode_queries(["Spirited Away"])[0]
+    docs = encoder.encode_documents(
+        [
+            "Spirited Away (2001). Movie. Genres: Animation, Fantasy. A girl wanders into "
+            "a world of spirits and must free her parents.",
+            "Fight Club (1999). Movie. Genres: Drama. An insomniac office worker starts an "
+            "underground fight club.",
+        ]
+    )
+    spirited, unrelated = docs @ query
+    assert spirited > unrelated + 0.2
+
+
+@pytest.mark.slow
+def test_unloadable_model_path_raises(tmp_path: Path) -> None:
+    missing = tmp_path / "no-model-here"
+    with pytest.raises(RecsysError, match="cannot load encoder") as err:
+        SentenceTransformerEncoder(EncoderConfig(model=str(missing)))
+    assert str(missing) in str(err.value)
+    assert "offline" in str(err.value)
+
+
+@pytest.mark.slow
+def test_dimension_mismatch_raises() -> None:
+    with pytest.raises(RecsysError, match="has dimension 384, expected 10"):
+        SentenceTransformerEncoder(EncoderConfig(dim=10))
+
+
+@pytest.mark.slow
+def test_unknown_precision_raises() -> None:
+    with pytest.raises(RecsysError, match="precision must be one of"):
+        SentenceTransformerEncoder(EncoderConfig(precision="int8"))

@@ -1,0 +1,172 @@
+"""Hybrid retrieval in the engine: fusion, title matches on top, filters inside retrieval
+(k results whenever k items match), language preference, one result per item."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from recsys.catalog.documents import build_documents
+from recsys.catalog.items import ItemTable
+from recsys.core.types import SearchFilters
+from recsys.ranking.features import QUERY_FEATURES
+from recsys.search.encoder import HashingEncoder
+from recsys.search.vector_index import ExactIndex
+from recsys.service import Engine, EngineOptions
+from tests.recsys.lexical_catalog import ROWS, catalog_frame
+
+# a catalog with the multilingual known-answer rows plus 60 filler movies, 20 of them French
+FILLER = [
+    {
+        "item_id": f"f{i}",
+        "title": f"Filler Story {i}",
+        "original_language": "fr" if i % 3 == 0 else "en",
+        "year": 1980 + i % 40,
+        "genres": ["Drama"],
+        "description": f"An ordinary drama number {i} about a family.",
+        "maturity_rating": "PG" if i % 2 else "TV-MA",
+    }
+    for i in range(60)
+]
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    catalog = catalog_frame(ROWS + FILLER)
+    documents = build_documents(catalog)
+    encoder = HashingEncoder()
+    vectors = encoder.encode_documents(documents["text"].to_list())
+    items = ItemTable(catalog)
+    return Engine(
+        items,
+        items.positions(documents["item_id"].to_list()),
+        documents["kind"].to_numpy(),
+        vectors,
+        ExactIndex(vectors),
+        encoder,
+        "test",
+        options=EngineOptions(query_cache_size=0, min_fetch=10, fusion_depth=10),
+    )
+
+
+def ids(result) -> list[str]:  # type: ignore[no-untyped-def]
+    return [hit.item_id for hit in result.items]
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("the godfather", "3"),
+        ("godfahter", "3"),  # typo
+        ("the godfather part ii", "4"),
+        ("千と千尋の神隠し", "1"),  # native script
+        ("千と千", "1"),  # native-script prefix
+        ("amelie", "2"),  # accents folded
+        ("le fabuleux destin d'amélie poulain", "2"),  # original title
+        ("기생충", "5"),
+        ("la vita e bella", "7"),
+        ("jurass", None),  # nothing like it: no crash, whatever dense finds
+    ],
+)
+def test_title_queries_rank_the_title_first(
+    engine: Engine, query: str, expected: str | None
+) -> None:
+    result = engine.search(query, k=5)
+    if expected is not None:
+        assert ids(result)[0] == expected
+
+
+def test_exact_title_beats_a_better_fused_score(engine: Engine) -> None:
+    items, scores = engine.retrieve("the godfather", 5)
+    title = scores[:, QUERY_FEATURES.index("query_title")]
+    assert title[0] == 1.0  # the exact title
+    fused = scores[:, QUERY_FEATURES.index("query_fused")]
+    assert np.all(np.diff(fused) <= 0)
+    assert scores[:, QUERY_FEATURES.index("query_rank")].tolist() == list(range(1, len(items) + 1))
+
+
+def test_fusion_uses_both_lists(engine: Engine) -> None:
+    items, scores = engine.retrieve("concentration camp father", 10)
+    bm25 = scores[:, QUERY_FEATURES.index("query_bm25")]
+    dense = scores[:, QUERY_FEATURES.index("query_dense")]
+    assert engine.items.ids[items[0]] == "7"
+    assert bm25[0] > 0 and dense[0] > 0
+    query = "concentration camp father"
+    lexical_only = engine.with_options(EngineOptions(query_cache_size=0, dense_weight=0.0))
+    found, _ = lexical_only.retrieve(query, 10)
+    assert set(found.tolist()) == set(np.flatnonzero(engine.lexical.scores(query)).tolist())
+    dense_only = engine.with_options(EngineOptions(query_cache_size=0, lexical_weight=0.0))
+    found, scores = dense_only.retrieve(query, 10)
+    assert len(found) == 10  # every item has a dense score
+
+
+def test_results_are_one_per_item(engine: Engine) -> None:
+    # Amelie has a title, a content and a French localized document: one result
+    result = engine.search("amelie serveuse paris", k=20)
+    assert len(ids(result)) == len(set(ids(result)))
+
+
+@pytest.mark.parametrize(
+    ("filters", "n_matching"),
+    [
+        (SearchFilters(original_language="fr"), 21),  # Amelie + 20 French fillers
+        (SearchFilters(maturity_ratings=("tv-ma",)), 30),
+        (SearchFilters(maturity_ratings=("PG", "G")), 32),
+        (SearchFilters(year_min=1990, year_max=1999, genre="drama"), 21),
+        (SearchFilters(original_language="ko"), 1),
+    ],
+)
+def test_filters_return_k_results_whenever_k_items_match(
+    engine: Engine, filters: SearchFilters, n_matching: int
+) -> None:
+    allowed = engine.items.mask(filters)
+    assert allowed is not None and int(allowed.sum()) == n_matching
+    for k in (1, 10, 25):
+        # a query unrelated to the matching items: every hit must come from the filter path
+        result = engine.search("godfather crime dynasty", k=k, filters=filters)
+        assert len(result.items) == min(k, n_matching)
+        assert all(allowed[engine.items.position(hit.item_id)] for hit in result.items)
+
+
+def test_filter_values_are_reported_on_hits(engine: Engine) -> None:
+    hit = engine.search("amelie", k=1, filters=SearchFilters(original_language="fr")).items[0]
+    assert (hit.item_id, hit.original_language, hit.maturity_rating) == ("2", "fr", "R")
+
+
+def test_query_language_is_detected_and_preferred(engine: Engine) -> None:
+    result = engine.search("une famille ordinaire et un drame", k=10)
+    assert result.query_language == "fr"
+    items, scores = engine.retrieve("une famille ordinaire et un drame", 10)
+    in_french = scores[:, QUERY_FEATURES.index("query_language")]
+    french = engine.items.language_mask("fr")
+    assert in_french.tolist() == french[items].astype(float).tolist()
+    assert engine.search("godfather", k=3).query_language is None  # one word: no guess
+
+
+def test_requested_lang_shows_localized_titles(engine: Engine) -> None:
+    hit = engine.search("amelie", k=1, lang="fr").items[0]
+    assert (hit.title, hit.lang) == ("Le Fabuleux Destin d'Amélie Poulain", "fr")
+    hit = engine.search("spirited away", k=1, lang="ja").items[0]
+    assert (hit.title, hit.lang) == ("千と千尋の神隠し", "ja")
+
+
+def test_remakes_stay_distinguishable(engine: Engine) -> None:
+    result = engine.search("godfather", k=2)
+    assert {(h.title, h.year) for h in result.items} == {
+        ("The Godfather", 1972),
+        ("The Godfather: Part II", 1974),
+    }
+
+
+def test_search_ranker_and_retrieval_arms(engine: Engine) -> None:
+    from recsys.core.errors import InvalidRequestError
+
+    hybrid = ids(engine.search("concentration camp father", k=5))
+    assert ids(engine.search("concentration camp father", k=5, ranker="noop")) == hybrid
+    dense = engine.search("concentration camp father", k=5, retrieval="dense")
+    lexical = engine.search("concentration camp father", k=5, retrieval="lexical")
+    assert len(dense.items) == 5 and ids(lexical) == ["7"]  # only one item has those words
+    with pytest.raises(InvalidRequestError, match="search ranker"):
+        engine.search("godfather", ranker="popularity")
+    with pytest.raises(InvalidRequestError, match="retrieval mode"):
+        engine.search("godfather", retrieval="fuzzy")

@@ -1,0 +1,328 @@
+"""Contract tests shared by every VectorIndex (ExactIndex, faiss flat/ivf/hnsw), and
+known answers for build_index's choices and recall_at_k."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from recsys.core.errors import ArtifactError
+from recsys.search.vector_index import (
+    ExactIndex,
+    FaissIndex,
+    IndexParams,
+    VectorIndex,
+    build_index,
+    gpu_count,
+    recall_at_k,
+)
+
+KINDS = ["exact", "flat", "ivf", "hnsw"]
+
+# Five hand-made unit vectors in 4 dims, rows deliberately not in score order.
+TINY = np.array(
+    [
+        [0.8, 0.6, 0.0, 0.0],  # 0
+        [0.0, 0.0, 0.0, 1.0],  # 1
+        [-1.0, 0.0, 0.0, 0.0],  # 2
+        [1.0, 0.0, 0.0, 0.0],  # 3
+        [0.6, 0.0, 0.8, 0.0],  # 4
+    ],
+    dtype=np.float32,
+)
+TINY_QUERIES = np.array([[1.0, 0.0, 0.0, 0.0], [0.0, 0.6, 0.48, 0.64]], dtype=np.float32)
+# q0 . rows = [0.8, 0, -1, 1, 0.6]; q1 . rows = [0.36, 0.64, 0, 0, 0.384]
+TINY_TOP3_IDS = [[3, 0, 4], [1, 4, 0]]
+TINY_TOP3_SCORES = [[1.0, 0.8, 0.6], [0.64, 0.384, 0.36]]
+
+
+def make_index(kind: str, vectors: np.ndarray, **params: object) -> VectorIndex:
+    if kind == "exact":
+        return ExactIndex(vectors)
+    return build_index(vectors, IndexParams(kind=kind, **params))  # type: ignore[arg-type]
+
+
+def save_and_load(index: VectorIndex, directory: Path) -> VectorIndex:
+    if isinstance(index, ExactIndex):
+        path = directory / "index.npy"  # np.save appends .npy to any other name
+        index.save(path)
+        return ExactIndex.load(path)
+    assert isinstance(index, FaissIndex)
+    path = directory / "index.faiss"
+    index.save(path)
+    return FaissIndex.load(path, IndexParams.from_dict(index.params.to_dict()))
+
+
+def expected_built_on(kind: str) -> str:
+    return "gpu" if gpu_count() > 0 and kind != "hnsw" else "cpu"
+
+
+@pytest.fixture(scope="module", params=KINDS)
+def kind(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def big(kind: str, corpus: np.ndarray) -> VectorIndex:
+    return make_index(kind, corpus)
+
+
+@pytest.fixture(scope="module")
+def tiny(kind: str) -> VectorIndex:
+    return make_index(kind, TINY)
+
+
+@pytest.fixture(scope="module")
+def exact_big(corpus: np.ndarray) -> ExactIndex:
+    return ExactIndex(corpus)
+
+
+def assert_well_formed(scores: np.ndarray, ids: np.ndarray, n_queries: int, k: int, n: int):
+    assert scores.shape == ids.shape == (n_queries, k)
+    assert scores.dtype == np.float32
+    assert ids.dtype == np.int64
+    assert np.all(scores[:, :-1] >= scores[:, 1:]), "scores must be descending"
+    assert np.all((ids >= -1) & (ids < n))
+    assert np.array_equal(ids == -1, np.isneginf(scores)), "-1 ids iff -inf scores"
+    for row in ids:
+        valid = row[row >= 0]
+        assert len(set(valid.tolist())) == len(valid), "an id appears twice in one row"
+        assert np.all(row[len(valid) :] == -1), "padding must come after every real hit"
+
+
+# --------------------------------------------------------------------------- contract
+
+
+def test_is_a_vector_index(big: VectorIndex, corpus: np.ndarray) -> None:
+    assert isinstance(big, VectorIndex)
+    assert big.dim == corpus.shape[1]
+    assert len(big) == corpus.shape[0]
+
+
+def test_search_shapes_and_dtypes(big: VectorIndex, queries: np.ndarray) -> None:
+    scores, ids = big.search(queries[:7], 10)
+    assert_well_formed(scores, ids, 7, 10, len(big))
+    assert np.all(ids >= 0)  # 3,000 vectors: every row has 10 real hits
+    assert np.all(np.isfinite(scores))
+    assert np.all(scores <= 1.0 + 1e-5)
+
+
+def test_single_query_as_1d_vector(big: VectorIndex, queries: np.ndarray) -> None:
+    scores, ids = big.search(queries[0], 5)
+    assert scores.shape == ids.shape == (1, 5)
+    scores2, ids2 = big.search(queries[:1], 5)
+    assert np.array_equal(ids, ids2)
+    np.testing.assert_array_equal(scores, scores2)
+
+
+def test_float64_queries_are_accepted(big: VectorIndex, queries: np.ndarray) -> None:
+    scores, ids = big.search(queries[:3].astype(np.float64), 5)
+    ref_scores, ref_ids = big.search(queries[:3], 5)
+    assert scores.dtype == np.float32
+    assert np.array_equal(ids, ref_ids)
+
+
+def test_known_answer_top3(tiny: VectorIndex) -> None:
+    scores, ids = tiny.search(TINY_QUERIES, 3)
+    assert_well_formed(scores, ids, 2, 3, 5)
+    assert ids.tolist() == TINY_TOP3_IDS
+    np.testing.assert_allclose(scores, TINY_TOP3_SCORES, atol=1e-6)
+
+
+def test_k_larger_than_n_pads(tiny: VectorIndex) -> None:
+    scores, ids = tiny.search(TINY_QUERIES, 8)
+    assert_well_formed(scores, ids, 2, 8, 5)
+    assert np.all(ids[:, 5:] == -1)
+    assert np.all(np.isneginf(scores[:, 5:]))
+    assert ids[0, :5].tolist() == [3, 0, 4, 1, 2]  # every vector, best first
+    np.testing.assert_allclose(scores[0, :5], [1.0, 0.8, 0.6, 0.0, -1.0], atol=1e-6)
+
+
+def test_k_larger_than_n_on_big_index(big: VectorIndex, queries: np.ndarray) -> None:
+    n = len(big)
+    scores, ids = big.search(queries[:2], n + 5)
+    assert_well_formed(scores, ids, 2, n + 5, n)
+    assert np.all(ids[:, n:] == -1)
+    assert np.all(np.isneginf(scores[:, n:]))
+
+
+def test_dimension_mismatch_raises(tiny: VectorIndex) -> None:
+    with pytest.raises(ValueError, match="dimension"):
+        tiny.search(np.ones((2, 5), dtype=np.float32), 3)
+    with pytest.raises(ValueError, match="dimension"):
+        tiny.search(np.ones(3, dtype=np.float32), 3)
+
+
+def test_save_load_round_trip(big: VectorIndex, queries: np.ndarray, tmp_path: Path) -> None:
+    loaded = save_and_load(big, tmp_path)
+    assert type(loaded) is type(big)
+    assert (loaded.dim, len(loaded)) == (big.dim, len(big))
+    scores, ids = big.search(queries, 10)
+    scores2, ids2 = loaded.search(queries, 10)
+    np.testing.assert_array_equal(ids2, ids)
+    np.testing.assert_array_equal(scores2, scores)
+    if isinstance(big, FaissIndex):
+        assert loaded.params == big.params  # type: ignore[attr-defined]
+
+
+def test_recall_against_exact(
+    big: VectorIndex, kind: str, exact_big: ExactIndex, queries: np.ndarray
+) -> None:
+    _, exact_ids = exact_big.search(queries, 10)
+    _, ids = big.search(queries, 10)
+    recall = recall_at_k(ids, exact_ids, 10)
+    if kind in ("exact", "flat"):
+        assert recall == 1.0
+    else:
+        assert recall >= 0.9
+
+
+# ------------------------------------------------------------------ build_index choices
+
+
+@pytest.mark.parametrize(
+    ("exact_threshold", "ivf_threshold", "expected"),
+    [
+        (5_000, 1_000_000, "flat"),
+        (3_001, 1_000_000, "flat"),
+        (3_000, 1_000_000, "hnsw"),
+        (100, 3_001, "hnsw"),
+        (100, 3_000, "ivf"),
+    ],
+)
+def test_auto_kind_follows_thresholds(
+    corpus: np.ndarray, exact_threshold: int, ivf_threshold: int, expected: str
+) -> None:
+    params = IndexParams(kind="auto", exact_threshold=exact_threshold, ivf_threshold=ivf_threshold)
+    assert build_index(corpus, params).params.kind == expected
+
+
+@pytest.mark.parametrize("kind", ["flat", "ivf", "hnsw"], indirect=True)
+def test_params_recorded(big: VectorIndex, kind: str) -> None:
+    assert isinstance(big, FaissIndex)
+    params = big.params
+    assert params.kind == kind
+    assert params.built_on == expected_built_on(kind)
+    assert params.recall_at_10 is not None and 0.9 <= params.recall_at_10 <= 1.0
+    assert params.extra["sample_queries"] == 500
+    if kind == "ivf":
+        # default nlist = min(4 * sqrt(n), n // 39) = min(219, 76)
+        assert params.nlist == 76
+        assert params.nprobe is not None and 1 <= params.nprobe <= params.nlist
+        assert params.recall_at_10 >= params.target_recall
+        assert "fallback_from" not in params.extra
+    else:
+        assert params.nprobe is None
+    if kind == "hnsw":
+        # efSearch tuned like nprobe: the first setting reaching target_recall
+        assert params.ef_search is not None and params.ef_search >= 16
+        assert params.recall_at_10 >= params.target_recall
+        assert big._index.hnsw.efSearch == params.ef_search  # type: ignore[attr-defined]
+    if kind == "flat":
+        assert params.recall_at_10 == 1.0
+
+
+def test_ivf_explicit_nlist_and_nprobe_kept(corpus: np.ndarray) -> None:
+    # target_recall=0: whatever recall nprobe=1 gives, no retuning and no fallback
+    index = build_index(corpus, IndexParams(kind="ivf", nlist=20, nprobe=1, target_recall=0.0))
+    assert (index.params.kind, index.params.nlist, index.params.nprobe) == ("ivf", 20, 1)
+    assert index.params.recall_at_10 is not None
+
+
+def test_hnsw_explicit_ef_search_kept(corpus: np.ndarray) -> None:
+    index = build_index(corpus, IndexParams(kind="hnsw", ef_search=40, target_recall=0.0))
+    assert (index.params.kind, index.params.ef_search) == ("hnsw", 40)
+
+
+@pytest.mark.parametrize("kind", ["ivf", "hnsw"])
+def test_falls_back_to_flat_when_target_unreachable(
+    kind: str, corpus: np.ndarray, queries: np.ndarray, exact_big: ExactIndex
+) -> None:
+    index = build_index(corpus, IndexParams(kind=kind, target_recall=1.01))
+    assert index.params.kind == "flat"
+    assert (index.params.nprobe, index.params.ef_search) == (None, None)
+    assert index.params.recall_at_10 == 1.0
+    fallback = index.params.extra["fallback_from"]
+    assert fallback["kind"] == kind
+    assert 0.9 <= fallback["recall_at_10"] <= 1.0
+    _, ids = index.search(queries, 10)
+    assert recall_at_k(ids, exact_big.search(queries, 10)[1]) == 1.0
+    assert len(index) == len(corpus)
+
+
+def test_build_index_does_not_mutate_params(corpus: np.ndarray) -> None:
+    params = IndexParams(kind="ivf")
+    build_index(corpus[:1000], params)
+    assert params == IndexParams(kind="ivf")
+
+
+def test_unknown_kind_raises(corpus: np.ndarray) -> None:
+    with pytest.raises(ValueError, match="unknown index kind 'annoy'"):
+        build_index(corpus[:10], IndexParams(kind="annoy"))
+
+
+def test_index_params_round_trip() -> None:
+    params = IndexParams(kind="ivf", nlist=8, nprobe=2, recall_at_10=0.97, extra={"a": 1})
+    assert IndexParams.from_dict({**params.to_dict(), "unknown": 1}) == params
+
+
+def test_faiss_load_of_garbage_raises_artifact_error(tmp_path: Path) -> None:
+    path = tmp_path / "index.faiss"
+    path.write_bytes(b"definitely not a faiss index")
+    with pytest.raises(ArtifactError, match="cannot read faiss index"):
+        FaissIndex.load(path, IndexParams(kind="flat"))
+
+
+# ----------------------------------------------------------------------- recall_at_k
+
+
+@pytest.mark.parametrize(
+    ("approx", "exact", "k", "expected"),
+    [
+        ([[0, 1, 2]], [[0, 1, 2]], 3, 1.0),
+        ([[2, 1, 0]], [[0, 1, 2]], 3, 1.0),  # order within the top-k does not matter
+        ([[0, 5, 6, 7]], [[0, 1, 2, 3]], 4, 0.25),
+        ([[0, 1, 9, 9]], [[0, 1, 2, 3]], 2, 1.0),  # only the first k count
+        ([[9, 0]], [[0, 1]], 1, 0.0),
+        ([[0, -1, -1]], [[0, 1, -1]], 3, 0.5),  # -1 padding is not a hit nor a target
+        ([[0, 1], [5, 6]], [[0, 1], [0, 1]], 2, 0.5),  # mean over queries
+        (np.zeros((0, 10), dtype=np.int64), np.zeros((0, 10), dtype=np.int64), 10, 1.0),
+    ],
+)
+def test_recall_at_k_known_answers(approx, exact, k: int, expected: float) -> None:
+    result = recall_at_k(np.asarray(approx), np.asarray(exact), k)
+    assert isinstance(result, float)
+    assert result == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("approx", "approx_scores", "exact", "exact_scores", "expected"),
+    [
+        # a different row with the same score as the exact 2nd hit is a tie, not a miss
+        ([[0, 7]], [[0.9, 0.8]], [[0, 1]], [[0.9, 0.8]], 1.0),
+        ([[0, 7]], [[0.9, 0.8 - 1e-7]], [[0, 1]], [[0.9, 0.8]], 1.0),  # float noise
+        ([[0, 7]], [[0.9, 0.7]], [[0, 1]], [[0.9, 0.8]], 0.5),  # a real miss
+        ([[0, -1]], [[0.9, -np.inf]], [[0, 1]], [[0.9, 0.8]], 0.5),  # padding never counts
+    ],
+)
+def test_recall_at_k_forgives_ties_when_given_scores(
+    approx, approx_scores, exact, exact_scores, expected: float
+) -> None:
+    assert recall_at_k(np.asarray(approx), np.asarray(exact), 2) == 0.5  # ids alone
+    result = recall_at_k(
+        np.asarray(approx),
+        np.asarray(exact),
+        2,
+        np.asarray(approx_scores, dtype=np.float32),
+        np.asarray(exact_scores, dtype=np.float32),
+    )
+    assert result == pytest.approx(expected)
+
+
+def test_flat_index_reports_full_recall_with_tied_vectors() -> None:
+    # many identical rows: any of them is a correct answer, so flat recall is exactly 1
+    rows = np.repeat(np.eye(4, dtype=np.float32), 10, axis=0)
+    index = build_index(rows, IndexParams(kind="flat"))
+    assert index.params.recall_at_10 == 1.0
