@@ -34,7 +34,8 @@ from api.routes import events, experiments, health, items, recommendations, sear
 from api.settings import Settings
 from recsys.core.types import SearchService
 from recsys.events.store import ExposureLogger, SqliteEventStore
-from recsys.experiments.serving import load_served_experiments
+from recsys.experiments.config import ExperimentConfig
+from recsys.experiments.serving import check_servable, load_served_experiments
 
 EngineLoader = Callable[[Settings], SearchService]
 
@@ -54,10 +55,21 @@ recommendation responses repeat it in the body.
 
 def default_engine_loader(settings: Settings) -> SearchService:
     """Load the real engine; imported lazily so the API imports without the ML stack."""
-    from recsys.service import Engine, EngineOptions
+    from recsys.search.hybrid import SearchOptions
+    from recsys.service import Engine
 
-    options = EngineOptions(query_cache_size=settings.query_cache_size)
+    options = SearchOptions(query_cache_size=settings.query_cache_size)
     return Engine.load(settings.artifacts_dir, device=settings.encoder_device, options=options)
+
+
+def load_servable(
+    loader: EngineLoader, settings: Settings, experiments: ExperimentConfig
+) -> SearchService:
+    """The engine, once its capabilities (the rankers and retrieval modes its artifact
+    provides) can serve every experiment: a mismatch fails the load with the reason."""
+    engine = loader(settings)
+    check_servable(experiments, engine.capabilities())
+    return engine
 
 
 def create_app(settings: Settings, engine_loader: EngineLoader | None = None) -> FastAPI:
@@ -81,7 +93,7 @@ def create_app(settings: Settings, engine_loader: EngineLoader | None = None) ->
         metrics.engine_ready.set(0)
         thread = threading.Thread(
             target=state.run_loader,
-            args=(lambda: loader(settings), metrics),
+            args=(lambda: load_servable(loader, settings, app.state.experiments), metrics),
             name="recsys-engine-loader",
             daemon=True,  # a slow load must not keep a stopping process alive
         )

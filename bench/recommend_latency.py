@@ -22,6 +22,7 @@ import httpx
 
 from bench.common import RESULTS_DIR, artifact_info, run_header, write_json
 from bench.search_latency import CONCURRENCY, http_run, running_server, summarize
+from recsys.core.types import RecommendRequest
 from recsys.service import Engine
 
 K = 10
@@ -34,7 +35,7 @@ def bench_in_process(engine: Engine, users: list[str]) -> dict[str, Any]:
         stages: dict[str, list[float]] = {}
         for user in users:
             started = time.perf_counter()
-            result = engine.recommend(user, k=K)
+            result = engine.recommend(RecommendRequest(user, k=K))
             wall.append((time.perf_counter() - started) * 1000.0)
             for stage, value in result.timings_ms.items():
                 stages.setdefault(stage, []).append(value)
@@ -46,7 +47,7 @@ def bench_in_process(engine: Engine, users: list[str]) -> dict[str, Any]:
     cold = []
     for i in range(300):
         started = time.perf_counter()
-        engine.recommend(f"new-user-{i}", k=K)
+        engine.recommend(RecommendRequest(f"new-user-{i}", k=K))
         cold.append((time.perf_counter() - started) * 1000.0)
     out["cold_start_users"] = {"requests": len(cold), "latency_ms": summarize(cold)}
     return out
@@ -80,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     engine = Engine.load(args.artifacts)
     assert engine.recommender is not None
     warmup, *users = engine.recommender.log.users
-    engine.recommend(warmup, k=K)  # warm up the LightGBM predictor; not measured
+    engine.recommend(RecommendRequest(warmup, k=K))  # warm up the LightGBM predictor; not measured
     payload: dict[str, Any] = {**run_header(), "artifact": artifact_info(engine.manifest)}
     payload["in_process"] = bench_in_process(engine, users)
     if not args.skip_http:

@@ -38,6 +38,7 @@ from bench.common import (
     run_header,
     write_json,
 )
+from recsys.core.types import SearchRequest
 
 WARMUP = 20
 K = 10
@@ -62,12 +63,12 @@ def request_stream(texts: list[str], n: int) -> list[str]:
 
 def bench_in_process(engine: Any, texts: list[str], n: int) -> dict[str, Any]:
     for text in request_stream(texts, WARMUP):
-        engine.search(text, k=K)
+        engine.search(SearchRequest(text, k=K))
     wall: list[float] = []
     stages: dict[str, list[float]] = {}
     for text in request_stream(texts, n):
         started = time.perf_counter()
-        result = engine.search(text, k=K)
+        result = engine.search(SearchRequest(text, k=K))
         wall.append((time.perf_counter() - started) * 1000.0)
         for stage, value in result.timings_ms.items():
             stages.setdefault(stage, []).append(value)
@@ -196,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--n must be >= 1")
 
     from recsys.core.artifacts import load_manifest
-    from recsys.service import Engine, EngineOptions
+    from recsys.search.hybrid import SearchOptions
+    from recsys.service import Engine
 
     header = run_header()
     texts = [query.query for query in load_queries(args.queries)]
@@ -210,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     }
 
     started = time.perf_counter()
-    engine = Engine.load(args.artifacts, options=EngineOptions(query_cache_size=args.query_cache))
+    engine = Engine.load(args.artifacts, options=SearchOptions(query_cache_size=args.query_cache))
     payload["in_process"] = {"engine_load_s": round(time.perf_counter() - started, 2)}
     payload["in_process"] |= bench_in_process(engine, texts, args.n)
     print_section("in-process", payload["in_process"])

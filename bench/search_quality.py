@@ -26,7 +26,9 @@ from bench.common import (
     run_header,
     write_json,
 )
+from recsys.core.types import SearchRequest
 from recsys.evaluation.metrics import mrr_at_k, ndcg_at_k, recall_at_k, success_at_k
+from recsys.search.hybrid import DEFAULT_RETRIEVAL, RETRIEVAL_MODES
 
 K = 10
 METRICS = ("success@1", "success@10", "recall@10", "mrr@10", "ndcg@10")
@@ -61,13 +63,14 @@ def aggregate(rows: list[dict[str, float]]) -> dict[str, float]:
     return out
 
 
-def evaluate(engine: Any, queries: list[Query]) -> dict[str, Any]:
-    """Run every query through ``engine.search`` and compute the metrics and the misses."""
+def evaluate(engine: Any, queries: list[Query], retrieval: str | None = None) -> dict[str, Any]:
+    """Run every query through ``engine.search`` (under a named retrieval mode) and compute
+    the metrics and the misses."""
     by_kind: dict[str, list[dict[str, float]]] = defaultdict(list)
     everything: list[dict[str, float]] = []
     failures: list[dict[str, Any]] = []
     for query in queries:
-        result = engine.search(query.query, k=K)
+        result = engine.search(SearchRequest(query.query, k=K, retrieval=retrieval))
         ranked = [hit.item_id for hit in result.items]
         scores = score_query(ranked, query.relevant)
         by_kind[query.kind].append(scores)
@@ -140,22 +143,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default=None, help="encoder device, e.g. cpu or cuda")
     parser.add_argument(
         "--retrieval",
-        default="hybrid",
-        choices=("hybrid", "dense", "lexical"),
+        default=DEFAULT_RETRIEVAL,
+        choices=tuple(RETRIEVAL_MODES),
         help="ablation: fuse both lists, or keep one (title matches stay in every mode)",
     )
     args = parser.parse_args(argv)
 
-    from recsys.service import Engine, retrieval_options  # late: --help must not pay for torch
+    from recsys.service import Engine  # late: --help must not pay for torch
 
     header = run_header()
     queries = load_queries(args.queries)
     started = time.perf_counter()
     engine = Engine.load(args.artifacts, device=args.device)
-    engine = engine.with_options(retrieval_options(engine.options, args.retrieval))
     load_s = time.perf_counter() - started
     started = time.perf_counter()
-    report = evaluate(engine, queries)
+    report = evaluate(engine, queries, args.retrieval)
     eval_s = time.perf_counter() - started
 
     print(format_table(report))

@@ -30,7 +30,7 @@ from recsys.evaluation.offline import (
     summarize,
 )
 from recsys.history.interactions import InteractionLog, read_movielens_interactions
-from recsys.recommend.personalization import load_recommender
+from recsys.recommend.personalization import load_personalized
 from recsys.recommend.recommender import rank_for_user
 
 K_MAX = 100
@@ -73,7 +73,7 @@ def run_backtest(
     items = ItemTable(catalog)
     doc_items = items.positions(documents["item_id"].to_list())
     vectors = np.load(directory / "vectors.npy").astype(np.float32)
-    recommender = load_recommender(
+    recommender, _ = load_personalized(
         directory,
         manifest.personalization,
         items,

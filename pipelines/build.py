@@ -31,15 +31,15 @@ from recsys.history.logged_events import (
     load_logged_interactions,
 )
 from recsys.ranking.features import ItemSide, item_vectors
+from recsys.ranking.lists import train_on_lists
 from recsys.ranking.search_training import search_lists
 from recsys.recommend.config import RecsysConfig
 from recsys.recommend.personalization import Personalization, fit_personalization
-from recsys.recommend.training import train_on_lists
 from recsys.search.embeddings import STORED_DTYPE, as_stored, embed_texts
 from recsys.search.encoder import Encoder, EncoderConfig, load_encoder
+from recsys.search.hybrid import HybridSearcher, SearchOptions
 from recsys.search.lexical import LexicalIndex
 from recsys.search.vector_index import IndexParams, build_index
-from recsys.service import Engine, EngineOptions
 
 log = logging.getLogger(__name__)
 CACHE_SUBDIR = ".cache/embeddings"
@@ -135,18 +135,17 @@ def build(
     timings["personalization_s"] = time.perf_counter() - start
     if options.train_search_ranker and personal.ranker is not None:
         start = time.perf_counter()
-        engine = Engine(
+        searcher = HybridSearcher.from_arrays(
             items,
             doc_items,
             doc_kinds,
             served,
             index,
             encoder,
-            "build",
-            options=EngineOptions(query_cache_size=0),
-            lexical=lexical,
+            SearchOptions(query_cache_size=0),
+            lexical,
         )
-        _train_search_ranker(personal, engine, catalog, options.config)
+        _train_search_ranker(personal, searcher, catalog, options.config)
         timings["search_ranker_s"] = time.perf_counter() - start
     personal.info["interactions_report"] = {k: v.to_dict() for k, v in interaction_reports.items()}
     if logged is not None:
@@ -189,18 +188,27 @@ def build(
 
 
 def _train_search_ranker(
-    personal: Personalization, engine: Engine, catalog: pl.DataFrame, config: RecsysConfig
+    personal: Personalization,
+    searcher: HybridSearcher,
+    catalog: pl.DataFrame,
+    config: RecsysConfig,
 ) -> None:
     """Personal search: lists of (user, derived query, search results) on the same temporal
     split as the recommendation ranker."""
     split = leave_last_n(personal.log, config.split.holdout, config.split.min_history)
     lists, kinds = search_lists(
-        split, personal.models.side, personal.models.stats, engine, catalog, config
+        split,
+        personal.models.side,
+        personal.models.stats,
+        searcher,
+        catalog,
+        config.search_training,
+        config.features,
     )
     if len(lists.groups) < 10:
         personal.info["search_ranker"] = {"skipped": f"only {len(lists.groups)} usable lists"}
         return
-    ranker, report = train_on_lists(lists, config)
+    ranker, report = train_on_lists(lists, config.ranker, config.split.valid_share)
     report["query_kinds"] = {k: kinds.count(k) for k in sorted(set(kinds))}
     report["target_retrieved"] = report.pop("candidate_recall")
     personal.search_ranker = ranker

@@ -51,11 +51,12 @@ from recsys.ranking.features import (
     item_vectors,
     user_state_from_log,
 )
+from recsys.ranking.personal_search import personal_search_order
 from recsys.ranking.rankers import NoOpRanker, Ranker
 from recsys.recommend.candidates import top_n
 from recsys.recommend.cf import fit_als, fit_ease, fit_item_knn, interaction_matrix
 from recsys.recommend.config import RecsysConfig
-from recsys.recommend.recommender import personal_search_order, rank_for_user
+from recsys.recommend.recommender import rank_for_user
 from recsys.recommend.training import (
     TrainingLists,
     fit_candidate_models,
@@ -298,9 +299,14 @@ def evaluate_search(
     stats = ItemStats.from_log(full, len(inputs.side))
     test = leave_last_n(full, n_test, min_history)
     inner = leave_last_n(test.history, config.split.holdout, config.split.min_history)
-    train_lists, _ = search_lists(inner, inputs.side, stats, engine, inputs.catalog, config)
-    ranker, report = train_on_lists(train_lists, config)
-    test_lists, kinds = search_lists(test, inputs.side, stats, engine, inputs.catalog, config)
+    searcher, training = engine.searcher, config.search_training
+    train_lists, _ = search_lists(
+        inner, inputs.side, stats, searcher, inputs.catalog, training, config.features
+    )
+    ranker, report = train_on_lists(train_lists, config.ranker, config.split.valid_share)
+    test_lists, kinds = search_lists(
+        test, inputs.side, stats, searcher, inputs.catalog, training, config.features
+    )
     noop = NoOpRanker(test_lists.feature_names)
     out: dict[str, Any] = {}
     kind_of_list = np.array(kinds)

@@ -25,7 +25,7 @@ from pipelines.evaluate import evaluate, load_inputs, run
 from recsys.catalog.items import ItemTable
 from recsys.core.artifacts import load_manifest, sha256_file
 from recsys.core.errors import InvalidRequestError
-from recsys.core.types import SearchFilters
+from recsys.core.types import RecommendRequest, SearchFilters, SearchRequest
 from recsys.history.interactions import InteractionLog, leave_last_n
 from recsys.history.item_stats import DAY
 from recsys.ranking.features import (
@@ -35,11 +35,12 @@ from recsys.ranking.features import (
     ItemSide,
     item_vectors,
 )
+from recsys.ranking.lists import TrainingLists
 from recsys.ranking.rankers import baseline_rankers
 from recsys.recommend.cold_start import LANGUAGE_NAMES
 from recsys.recommend.config import RecsysConfig
 from recsys.recommend.recommender import Recommender, rank_for_user
-from recsys.recommend.training import TrainingLists, fit_candidate_models, recommendation_lists
+from recsys.recommend.training import fit_candidate_models, recommendation_lists
 from recsys.search.embeddings import as_stored, embed_texts
 from recsys.search.encoder import HashingEncoder
 from recsys.search.vector_index import IndexParams, build_index
@@ -156,7 +157,7 @@ def test_interactions_snapshot_matches_the_ratings(built: Built) -> None:
 
 def test_known_user_recommendations(built: Built, engine: Engine) -> None:
     user = built.facts["known_user"]
-    result = engine.recommend(user, k=5)
+    result = engine.recommend(RecommendRequest(user, k=5))
     assert result.cold_start is False
     assert result.ranker == "lightgbm"
     assert result.user_id == user
@@ -176,11 +177,11 @@ def test_seen_items_are_excluded_unless_asked(built: Built, engine: Engine) -> N
     user = built.facts["known_user"]
     seen = set(built.facts["known_history"])
     everything = len(engine.items)
-    unseen = _ids(engine.recommend(user, k=everything))
+    unseen = _ids(engine.recommend(RecommendRequest(user, k=everything)))
     assert len(unseen) == everything - len(seen)
     assert not seen & set(unseen)
 
-    with_seen = engine.recommend(user, k=everything, include_seen=True)
+    with_seen = engine.recommend(RecommendRequest(user, k=everything, include_seen=True))
     assert with_seen.cold_start is False
     assert sorted(_ids(with_seen)) == sorted(engine.items.ids)  # seen items may come back
 
@@ -201,12 +202,12 @@ def test_taste_is_learned(built: Built, engine: Engine) -> None:
     although the popularity order (group ``b`` is the bigger group) says otherwise."""
     group_a, group_b = set(built.facts["group_a"]), set(built.facts["group_b"])
     user_a, user_b = built.facts["known_user"], built.facts["known_user_b"]
-    top_a = _ids(engine.recommend(user_a, k=5))
-    top_b = _ids(engine.recommend(user_b, k=5))
+    top_a = _ids(engine.recommend(RecommendRequest(user_a, k=5)))
+    top_b = _ids(engine.recommend(RecommendRequest(user_b, k=5)))
     assert len(set(top_a) & group_a) >= 3, top_a  # all three unseen group-a movies
     assert len(set(top_b) & group_b) >= 3, top_b
     assert top_a[0] in group_a and top_b[0] in group_b
-    popular_a = _ids(engine.recommend(user_a, k=5, ranker="popularity"))
+    popular_a = _ids(engine.recommend(RecommendRequest(user_a, k=5, ranker="popularity")))
     assert len(set(popular_a) & group_a) < len(set(top_a) & group_a), popular_a
 
 
@@ -214,7 +215,7 @@ def test_taste_is_learned(built: Built, engine: Engine) -> None:
 
 
 def test_unknown_user_gets_popular_items(built: Built, engine: Engine) -> None:
-    result = engine.recommend("nobody-knows-me", k=8)
+    result = engine.recommend(RecommendRequest("nobody-knows-me", k=8))
     assert result.cold_start is True
     assert result.ranker == "popularity"
     ids = _ids(result)
@@ -232,7 +233,9 @@ def test_unknown_user_gets_popular_items(built: Built, engine: Engine) -> None:
 
 def test_unknown_user_with_filters(engine: Engine) -> None:
     filters = SearchFilters(type="movie", genre="Drama")
-    result = engine.recommend("nobody-knows-me", k=len(engine.items), filters=filters)
+    result = engine.recommend(
+        RecommendRequest("nobody-knows-me", k=len(engine.items), filters=filters)
+    )
     assert result.cold_start is True
     frame = engine.items.frame
     matching = {
@@ -248,7 +251,7 @@ def test_unknown_user_with_filters(engine: Engine) -> None:
 
 def test_known_user_with_filters(built: Built, engine: Engine) -> None:
     filters = SearchFilters(type="movie", genre="Drama", year_min=1980)
-    result = engine.recommend(built.facts["known_user"], k=4, filters=filters)
+    result = engine.recommend(RecommendRequest(built.facts["known_user"], k=4, filters=filters))
     assert result.cold_start is False and result.items
     for rec in result.items:
         assert rec.hit.type == "movie" and (rec.hit.year or 0) >= 1980
@@ -271,7 +274,7 @@ def test_fixture_has_original_language_items(engine: Engine) -> None:
 @pytest.mark.parametrize("lang", ["fr", "ja"])
 def test_unknown_user_with_lang(engine: Engine, lang: str) -> None:
     item = dict(_single_language_items(engine))[lang]
-    result = engine.recommend("nobody-knows-me", k=5, lang=lang)
+    result = engine.recommend(RecommendRequest("nobody-knows-me", k=5, lang=lang))
     assert result.cold_start is True
     first = result.items[0]
     assert first.hit.item_id == item
@@ -284,7 +287,7 @@ def test_unknown_user_with_lang(engine: Engine, lang: str) -> None:
 
 @pytest.mark.parametrize("ranker", ["noop", "popularity", "lightgbm"])
 def test_named_rankers(built: Built, engine: Engine, ranker: str) -> None:
-    result = engine.recommend(built.facts["known_user"], k=5, ranker=ranker)
+    result = engine.recommend(RecommendRequest(built.facts["known_user"], k=5, ranker=ranker))
     assert result.ranker == ranker
     assert result.cold_start is False
     assert len(result.items) == 5
@@ -292,7 +295,9 @@ def test_named_rankers(built: Built, engine: Engine, ranker: str) -> None:
 
 
 def test_popularity_ranker_orders_by_last_year(built: Built, engine: Engine) -> None:
-    result = engine.recommend(built.facts["known_user_b"], k=6, ranker="popularity")
+    result = engine.recommend(
+        RecommendRequest(built.facts["known_user_b"], k=6, ranker="popularity")
+    )
     last_year = _counts(built, built.facts["t_max"] + 1, 365)
     ordered = [last_year.get(i, 0) for i in _ids(result)]
     assert ordered == sorted(ordered, reverse=True)
@@ -301,7 +306,7 @@ def test_popularity_ranker_orders_by_last_year(built: Built, engine: Engine) -> 
 @pytest.mark.parametrize("user", ["1", "nobody-knows-me"])
 def test_unknown_ranker_is_rejected(engine: Engine, user: str) -> None:
     with pytest.raises(InvalidRequestError, match="nope"):
-        engine.recommend(user, k=5, ranker="nope")
+        engine.recommend(RecommendRequest(user, k=5, ranker="nope"))
 
 
 # ------------------------------------------------------------------------------- new items
@@ -329,7 +334,7 @@ def test_never_watched_item_is_reached_through_content(built: Built, engine: Eng
     sources = ranked.candidates.source_names(int(rows[0]))
     assert "content" in sources
     assert not {"covis", "ease", "popular", "trending"} & set(sources)  # only content reaches it
-    everything = engine.recommend(user, k=len(engine.items))
+    everything = engine.recommend(RecommendRequest(user, k=len(engine.items)))
     reached = {rec.hit.item_id: rec.sources for rec in everything.items}
     assert "content" in reached[engine.items.ids[nearest]]
 
@@ -439,14 +444,14 @@ def _unique_titles(engine: Engine) -> dict[str, str]:
 
 def test_personal_search_with_a_title_fragment(built: Built, engine: Engine) -> None:
     user = built.facts["known_user"]
-    assert engine.recommender is not None and engine.recommender.search_ranker is not None
-    plain = engine.search("Lost Children", k=5)
-    personal = engine.search("Lost Children", k=5, user_id=user)
+    assert engine.recommender is not None and engine.personal_search is not None
+    plain = engine.search(SearchRequest("Lost Children", k=5))
+    personal = engine.search(SearchRequest("Lost Children", k=5, user_id=user))
     assert len(personal.items) == len(plain.items) == 5
     assert "29" in [hit.item_id for hit in personal.items]
     assert {"encode_ms", "retrieve_ms", "rerank_ms"} <= set(personal.timings_ms)
     assert "rerank_ms" not in plain.timings_ms
-    unknown = engine.search("Lost Children", k=5, user_id="nobody-knows-me")
+    unknown = engine.search(SearchRequest("Lost Children", k=5, user_id="nobody-knows-me"))
     assert [h.item_id for h in unknown.items] == [h.item_id for h in plain.items]
 
 
@@ -458,7 +463,7 @@ def test_exact_title_comes_first_for_the_known_user(
 ) -> None:
     item = _unique_titles(engine)[title]
     assert item not in built.facts["known_history"]
-    result = engine.search(title, k=5, user_id=built.facts["known_user"])
+    result = engine.search(SearchRequest(title, k=5, user_id=built.facts["known_user"]))
     assert result.items[0].item_id == item, [h.title for h in result.items]
 
 
@@ -470,7 +475,7 @@ def test_exact_unwatched_titles_come_first_for_every_user(built: Built, engine: 
         for title, item in titles.items():
             if item in seen:
                 continue
-            first = engine.search(title, k=3, user_id=user).items[0].item_id
+            first = engine.search(SearchRequest(title, k=3, user_id=user)).items[0].item_id
             if first != item:
                 buried.append((user, title, first))
     assert buried == []
@@ -481,8 +486,10 @@ def test_exact_title_of_a_watched_item_comes_first(built: Built, engine: Engine)
     title = "Goodfellas"
     item = _unique_titles(engine)[title]
     assert item in built.facts["known_history"]
-    assert engine.search(title, k=5).items[0].item_id == item  # without personalization
-    result = engine.search(title, k=5, user_id=user)
+    assert (
+        engine.search(SearchRequest(title, k=5)).items[0].item_id == item
+    )  # without personalization
+    result = engine.search(SearchRequest(title, k=5, user_id=user))
     assert result.items[0].item_id == item, [h.title for h in result.items]
 
 
@@ -611,11 +618,13 @@ def test_build_without_ratings_serves_cold_start(tmp_path: Path) -> None:
     engine = Engine.load(directory, encoder=HashingEncoder())
     assert engine.stats()["default_ranker"] == "popularity"
     assert engine.stats()["users"] == 0
-    result = engine.recommend("1", k=5)
+    result = engine.recommend(RecommendRequest("1", k=5))
     assert result.cold_start is True
     assert result.ranker == "popularity"
     assert len(result.items) == 5
     assert all(rec.reasons and rec.sources for rec in result.items)
     with pytest.raises(InvalidRequestError):
-        engine.recommend("1", k=5, ranker="lightgbm")  # no such ranker in this artifact
-    assert engine.search("Fight Club", k=3, user_id="1").items[0].item_id == "2959"
+        engine.recommend(
+            RecommendRequest("1", k=5, ranker="lightgbm")
+        )  # no such ranker in this artifact
+    assert engine.search(SearchRequest("Fight Club", k=3, user_id="1")).items[0].item_id == "2959"

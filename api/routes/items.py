@@ -14,7 +14,7 @@ from api.routes.search import respond
 from api.routes.serving import log_served, request_id_of, served_record
 from api.schemas import ItemResponse, SearchResponse, error_responses, to_jsonable
 from api.settings import Settings
-from recsys.core.types import SearchFilters, SearchService
+from recsys.core.types import SearchFilters, SearchService, SimilarRequest
 from recsys.experiments.serving import Served
 
 
@@ -69,7 +69,7 @@ def build_router(settings: Settings, request_log: RequestLog | None) -> APIRoute
         lang: LangQuery = None,
     ) -> SearchResponse:
         started = time.perf_counter()
-        result = engine.similar(item_id, k=k, filters=check_filters(filters), lang=lang)
+        result = engine.similar(SimilarRequest(item_id, k, check_filters(filters), lang))
         response = respond(
             request,
             request_log,

@@ -46,7 +46,7 @@ from api.observability import RequestLog
 from api.routes.serving import log_response, request_id_of
 from api.schemas import RecommendationResponse, error_responses
 from api.settings import Settings
-from recsys.core.types import SearchFilters, SearchService
+from recsys.core.types import RecommendRequest, SearchFilters, SearchService
 from recsys.experiments.config import ExperimentConfig
 from recsys.experiments.serving import assignment_for, serve_recommendations
 
@@ -83,9 +83,8 @@ def build_router(settings: Settings, request_log: RequestLog | None) -> APIRoute
         started = time.perf_counter()
         request_id = request_id_of(request)
         arm = assignment_for(experiments, "recommendations", user_id, variant)
-        served = serve_recommendations(
-            engine, arm, request_id, user_id, k, check_filters(filters), lang, include_seen
-        )
+        recommend_request = RecommendRequest(user_id, k, check_filters(filters), lang, include_seen)
+        served = serve_recommendations(engine, arm, request_id, recommend_request)
         result = served.result
         response = RecommendationResponse.from_result(result, request_id)
         response.items = response.items[:k]

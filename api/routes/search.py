@@ -25,7 +25,7 @@ from api.observability import RequestLog
 from api.routes.serving import log_response, request_id_of
 from api.schemas import SearchResponse, error_responses
 from api.settings import Settings
-from recsys.core.types import SearchFilters, SearchResult, SearchService
+from recsys.core.types import SearchFilters, SearchRequest, SearchResult, SearchService
 from recsys.experiments.config import ExperimentConfig
 from recsys.experiments.serving import Served, assignment_for, serve_search
 
@@ -106,9 +106,8 @@ def build_router(settings: Settings, request_log: RequestLog | None) -> APIRoute
         # does not block the event loop.
         started = time.perf_counter()
         arm = assignment_for(experiments, "search", user_id, variant)
-        served = serve_search(
-            engine, arm, request_id_of(request), q, k, check_filters(filters), lang, user_id
-        )
+        search_request = SearchRequest(q, k, check_filters(filters), lang, user_id)
+        served = serve_search(engine, arm, request_id_of(request), search_request)
         response = respond(
             request,
             request_log,

@@ -1,6 +1,8 @@
-"""The shapes the engine hands to callers (the API, benchmarks, evaluation).
+"""The shapes passed to and handed back by the engine (the API, benchmarks, evaluation).
 
-One return shape for every retrieval entry point: a list of ``Hit``.
+Requests are small frozen objects (``SearchRequest``, ``RecommendRequest``,
+``SimilarRequest``), passed unchanged from the API through experiments to the engine. One
+return shape for every retrieval entry point: a list of ``Hit``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,51 @@ class SearchFilters:
 
     def is_empty(self) -> bool:
         return all(value is None for value in vars(self).values())
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    """One search. ``ranker``: a search ranker name (default: the personal ranker for known
+    users); ``retrieval``: a retrieval mode name (default hybrid). See ``Capabilities``."""
+
+    query: str
+    k: int = 10
+    filters: SearchFilters | None = None
+    lang: str | None = None  # display language (ISO 639-1)
+    user_id: str | None = None
+    ranker: str | None = None
+    retrieval: str | None = None
+
+
+@dataclass(frozen=True)
+class RecommendRequest:
+    """One recommendation list for a user (``ranker``: default the artifact's default)."""
+
+    user_id: str
+    k: int = 10
+    filters: SearchFilters | None = None
+    lang: str | None = None
+    include_seen: bool = False
+    ranker: str | None = None
+
+
+@dataclass(frozen=True)
+class SimilarRequest:
+    """Content neighbours of one item (never the item itself)."""
+
+    item_id: str
+    k: int = 10
+    filters: SearchFilters | None = None
+    lang: str | None = None
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a loaded engine can serve, by name; experiments are validated against it."""
+
+    search_rankers: tuple[str, ...]
+    recommendation_rankers: tuple[str, ...]
+    retrieval_modes: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -73,40 +120,22 @@ class RecommendationResult:
 
 
 class SearchService(Protocol):
-    """What the HTTP layer needs from the engine. Errors: NotFoundError, InvalidRequestError."""
+    """What the HTTP layer needs from the engine. Errors: NotFoundError, InvalidRequestError.
+
+    Every implementation (the real ``Engine``, the API tests' fake) runs the shared contract
+    suite in ``tests/contracts/test_search_service.py``."""
 
     @property
     def model_version(self) -> str: ...
 
-    def search(
-        self,
-        query: str,
-        k: int = 10,
-        filters: SearchFilters | None = None,
-        lang: str | None = None,
-        user_id: str | None = None,
-        ranker: str | None = None,
-        retrieval: str | None = None,
-    ) -> SearchResult: ...
+    def search(self, request: SearchRequest) -> SearchResult: ...
 
-    def similar(
-        self,
-        item_id: str,
-        k: int = 10,
-        filters: SearchFilters | None = None,
-        lang: str | None = None,
-    ) -> SearchResult: ...
+    def similar(self, request: SimilarRequest) -> SearchResult: ...
 
-    def recommend(
-        self,
-        user_id: str,
-        k: int = 10,
-        filters: SearchFilters | None = None,
-        lang: str | None = None,
-        include_seen: bool = False,
-        ranker: str | None = None,
-    ) -> RecommendationResult: ...
+    def recommend(self, request: RecommendRequest) -> RecommendationResult: ...
 
     def item(self, item_id: str, lang: str | None = None) -> dict[str, Any]: ...
 
     def stats(self) -> dict[str, Any]: ...
+
+    def capabilities(self) -> Capabilities: ...

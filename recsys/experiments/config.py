@@ -36,12 +36,15 @@ from typing import Any, cast
 
 from recsys.core.errors import InputDataError, InvalidRequestError, NotFoundError
 from recsys.defaults import DEFAULT_EXPERIMENTS
+from recsys.ranking.rankers import RECOMMENDATION_RANKERS, SEARCH_RANKERS
+from recsys.search.hybrid import RETRIEVAL_MODES
 
 BUCKETS = 10_000
 SURFACES: tuple[str, ...] = ("search", "recommendations")
 STATUSES: tuple[str, ...] = ("running", "stopped")
-KNOWN_RANKERS: frozenset[str] = frozenset({"lightgbm", "noop", "popularity"})
-KNOWN_RETRIEVALS: frozenset[str] = frozenset({"hybrid", "dense", "lexical"})
+# every name a variant may use: the rankers' and retrieval modes' own declarations
+KNOWN_RANKERS: frozenset[str] = frozenset(RECOMMENDATION_RANKERS + SEARCH_RANKERS)
+KNOWN_RETRIEVALS: frozenset[str] = frozenset(RETRIEVAL_MODES)
 DEFAULT_LAYER = "default"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # safe in URL paths and query strings
 

@@ -17,8 +17,10 @@ from typing import Generic, TypeVar
 
 from recsys.core.errors import InputDataError
 from recsys.core.types import (
+    Capabilities,
     RecommendationResult,
-    SearchFilters,
+    RecommendRequest,
+    SearchRequest,
     SearchResult,
     SearchService,
 )
@@ -29,22 +31,38 @@ from recsys.experiments.config import (
     load_experiments,
 )
 from recsys.experiments.interleaving import rng_for, team_draft
+from recsys.ranking.rankers import RECOMMENDATION_RANKERS, SEARCH_RANKERS
+from recsys.search.hybrid import RETRIEVAL_MODES
 
 R = TypeVar("R", SearchResult, RecommendationResult)
-SEARCH_RANKERS = ("lightgbm", "noop")  # search has the personal ranker or none
 
 
-def check_servable(config: ExperimentConfig) -> None:
-    """Refuse at startup an experiment the engine could only fail on at request time."""
-    problems = [
-        f"{e.key}/{v.name}: ranker {r!r} cannot order search results "
-        f"(search rankers: {', '.join(SEARCH_RANKERS)})"
-        for e in config.experiments
-        if "search" in e.surfaces
-        for v in e.variants
-        for r in v.rankers
-        if r not in SEARCH_RANKERS
-    ]
+def declared_capabilities() -> Capabilities:
+    """Every ranker and retrieval mode the code declares (what an artifact can at most serve):
+    checked when the service starts, before its engine has loaded."""
+    return Capabilities(SEARCH_RANKERS, RECOMMENDATION_RANKERS, tuple(RETRIEVAL_MODES))
+
+
+def check_servable(config: ExperimentConfig, capabilities: Capabilities) -> None:
+    """Refuse an experiment the engine could only fail on at request time: a ranker its
+    surface cannot serve, or a retrieval mode it does not have."""
+    problems = []
+    for e in config.experiments:
+        for v in e.variants:
+            for surface, rankers in (
+                ("search", capabilities.search_rankers),
+                ("recommendations", capabilities.recommendation_rankers),
+            ):
+                if surface not in e.surfaces:
+                    continue
+                problems += [
+                    f"{e.key}/{v.name}: ranker {r!r} cannot order {surface} results "
+                    f"({surface} rankers: {', '.join(rankers)})"
+                    for r in v.rankers
+                    if r not in rankers
+                ]
+            if v.retrieval is not None and v.retrieval not in capabilities.retrieval_modes:
+                problems.append(f"{e.key}/{v.name}: no retrieval mode {v.retrieval!r}")
     if problems:
         raise InputDataError("experiments", "; ".join(problems))
 
@@ -72,7 +90,7 @@ def load_served_experiments(path: Path | None) -> ExperimentConfig:
     if not path.is_file():
         raise InputDataError(str(path), "experiments config file does not exist")
     config = load_experiments(path)
-    check_servable(config)
+    check_servable(config, declared_capabilities())
     return config
 
 
@@ -87,23 +105,16 @@ def assignment_for(
 
 
 def serve_search(
-    engine: SearchService,
-    assignment: Assignment | None,
-    request_id: str,
-    query: str,
-    k: int,
-    filters: SearchFilters | None,
-    lang: str | None,
-    user_id: str | None,
+    engine: SearchService, assignment: Assignment | None, request_id: str, request: SearchRequest
 ) -> Served[SearchResult]:
+    """Search under the request's arm (``request`` as the client asked, without an arm's
+    ranker or retrieval)."""
+
     def run(ranker: str | None, retrieval: str | None) -> SearchResult:
-        return engine.search(
-            query, k=k, filters=filters, lang=lang, user_id=user_id, ranker=ranker,
-            retrieval=retrieval,
-        )  # fmt: skip
+        return engine.search(replace(request, ranker=ranker, retrieval=retrieval))
 
     if assignment is None:
-        return Served(run(None, None))
+        return Served(engine.search(request))
     arm = assignment.config
     if arm.interleave is None:
         return _served(run(arm.ranker, arm.retrieval), assignment)
@@ -112,7 +123,7 @@ def serve_search(
     items, teams = team_draft(
         [h.item_id for h in first.items],
         [h.item_id for h in second.items],
-        k,
+        request.k,
         rng_for(request_id),
         labels=arm.interleave,
     )
@@ -124,19 +135,15 @@ def serve_recommendations(
     engine: SearchService,
     assignment: Assignment | None,
     request_id: str,
-    user_id: str,
-    k: int,
-    filters: SearchFilters | None,
-    lang: str | None,
-    include_seen: bool,
+    request: RecommendRequest,
 ) -> Served[RecommendationResult]:
+    """Recommendations under the request's arm."""
+
     def run(ranker: str | None) -> RecommendationResult:
-        return engine.recommend(
-            user_id, k=k, filters=filters, lang=lang, include_seen=include_seen, ranker=ranker
-        )
+        return engine.recommend(replace(request, ranker=ranker))
 
     if assignment is None:
-        return Served(run(None))
+        return Served(engine.recommend(request))
     arm = assignment.config
     if arm.interleave is None:
         return _served(run(arm.ranker), assignment)
@@ -145,7 +152,7 @@ def serve_recommendations(
     items, teams = team_draft(
         [r.hit.item_id for r in first.items],
         [r.hit.item_id for r in second.items],
-        k,
+        request.k,
         rng_for(request_id),
         labels=arm.interleave,
     )

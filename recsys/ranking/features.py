@@ -19,6 +19,7 @@ import polars as pl
 
 from recsys.history.interactions import InteractionLog
 from recsys.history.item_stats import DAY, ItemStats
+from recsys.search.query_features import QUERY_FEATURES
 
 ITEM_FEATURES = (
     "item_pop_all",  # log1p consumptions before as_of
@@ -54,15 +55,6 @@ BASE_FEATURES = ITEM_FEATURES + USER_FEATURES + PAIR_FEATURES
 SOURCES = ("ann", "covis", "ease", "content", "popular", "trending")
 SOURCE_FEATURES = tuple(f"{s}_{kind}" for s in SOURCES for kind in ("score", "rank")) + (
     "n_sources",
-)
-# what search retrieval knows about each result (recsys.service.Engine.retrieve)
-QUERY_FEATURES = (
-    "query_dense",  # best cosine similarity of the item's documents to the query
-    "query_bm25",  # BM25 score in the lexical index (0 when it did not match)
-    "query_title",  # exact (1.0) or near-exact (0.3-0.9) title match bonus
-    "query_language",  # 1 when the item is in the query's detected (non-English) language
-    "query_fused",  # the hybrid score search orders by
-    "query_rank",  # 1-based position in the hybrid list
 )
 RECOMMENDATION_FEATURES = BASE_FEATURES + SOURCE_FEATURES
 SEARCH_FEATURES = BASE_FEATURES + QUERY_FEATURES
@@ -262,14 +254,17 @@ def base_features(
     if user.is_cold:
         pair = np.full((n, len(PAIR_FEATURES)), np.nan)
     else:
-        recent_sims = vectors @ side.vectors[user.recent].T
+        # einsum, not BLAS: a row's value must not depend on which other rows are scored
+        # with it (BLAS kernels block by matrix size), so a candidate's features are the same
+        # in any list
+        recent_sims = np.einsum("id,rd->ir", vectors, side.vectors[user.recent])
         lang = side.language[items]
         has_year = ~np.isnan(year)
         hist_years = side.year[user.items]
         mean_year = float(np.nanmean(hist_years)) if (~np.isnan(hist_years)).any() else np.nan
         pair = np.column_stack(
             [
-                vectors @ user.profile,
+                np.einsum("id,d->i", vectors, user.profile),
                 recent_sims.max(axis=1),
                 recent_sims.mean(axis=1),
                 side.genres[items] @ user.genre_affinity,

@@ -188,4 +188,13 @@ class LightGBMRanker:
 
 
 def baseline_rankers(feature_names: Sequence[str]) -> dict[str, Ranker]:
-    return {"noop": NoOpRanker(feature_names), "popularity": PopularityRanker(feature_names)}
+    return {
+        NoOpRanker.name: NoOpRanker(feature_names),
+        PopularityRanker.name: PopularityRanker(feature_names),
+    }
+
+
+# The one declaration of which ranker names each surface can serve (the names themselves are
+# the classes' ``name``). Search has the personal LightGBM ranker or retrieval order.
+RECOMMENDATION_RANKERS = (LightGBMRanker.name, NoOpRanker.name, PopularityRanker.name)
+SEARCH_RANKERS = (LightGBMRanker.name, NoOpRanker.name)

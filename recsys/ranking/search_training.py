@@ -10,6 +10,7 @@ trained on these lists learns when the user's taste should reorder ambiguous res
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -17,19 +18,28 @@ import polars as pl
 
 from recsys.history.interactions import Split
 from recsys.history.item_stats import ItemStats
-from recsys.ranking.features import SEARCH_FEATURES, ItemSide, search_features, user_state_from_log
-from recsys.recommend.config import RecsysConfig
-from recsys.recommend.training import ListBuilder, TrainingLists
+from recsys.ranking.features import (
+    SEARCH_FEATURES,
+    FeatureConfig,
+    ItemSide,
+    search_features,
+    user_state_from_log,
+)
+from recsys.ranking.lists import ListBuilder, TrainingLists
+
+
+@dataclass(frozen=True)
+class SearchTrainingConfig:
+    queries_per_user: int = 3  # held-out items per user turned into training queries
+    candidates: int = 50  # search results reranked per query
+    seed: int = 0
 
 
 class Retriever(Protocol):
-    def retrieve(
-        self,
-        query: str,
-        n: int,
-        allowed: np.ndarray | None = None,
-        query_vec: np.ndarray | None = None,
-    ) -> tuple[np.ndarray, np.ndarray]: ...
+    """What search training needs from search (``HybridSearcher``): the top ``n`` items of a
+    query with their ``QUERY_FEATURES``."""
+
+    def retrieve(self, query: str, n: int) -> tuple[np.ndarray, np.ndarray]: ...
 
 
 def _fragment(title: str, rng: np.random.Generator) -> str:
@@ -71,10 +81,10 @@ def search_lists(
     stats: ItemStats,
     retriever: Retriever,
     catalog: pl.DataFrame,
-    config: RecsysConfig,
+    settings: SearchTrainingConfig,
+    feature_config: FeatureConfig,
 ) -> tuple[TrainingLists, list[str]]:
     """One list per (user, held-out item, query); returns the lists and each list's kind."""
-    settings = config.search_training
     rng = np.random.default_rng(settings.seed)
     rows = catalog.select("title", "original_title", "localizations", "genres", "keywords")
     meta = rows.to_dicts()
@@ -87,7 +97,7 @@ def search_lists(
         chosen = rng.choice(
             targets, size=min(settings.queries_per_user, len(targets)), replace=False
         )
-        state = user_state_from_log(split.history, u, cutoff, side, stats, config.features)
+        state = user_state_from_log(split.history, u, cutoff, side, stats, feature_config)
         for target in chosen.tolist():
             for kind, query in derive_queries(meta[target], 1, rng):
                 total += 1

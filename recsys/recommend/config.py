@@ -16,6 +16,7 @@ from recsys.core.errors import InputDataError
 from recsys.defaults import DEFAULT_CONFIG
 from recsys.ranking.features import FeatureConfig
 from recsys.ranking.rankers import LightGBMParams
+from recsys.ranking.search_training import SearchTrainingConfig
 from recsys.recommend.candidates import CandidateConfig
 
 
@@ -34,13 +35,6 @@ class SplitConfig:
     holdout: int = 10  # last N consumptions per user become labels
     min_history: int = 5  # users with fewer earlier consumptions are not used
     valid_share: float = 0.15  # users kept aside for LightGBM early stopping
-
-
-@dataclass(frozen=True)
-class SearchTrainingConfig:
-    queries_per_user: int = 3  # held-out items per user turned into training queries
-    candidates: int = 50  # search results reranked per query
-    seed: int = 0
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,8 @@ from recsys.ranking.features import (
     ItemSide,
     item_vectors,
 )
-from recsys.ranking.rankers import LightGBMRanker, Ranker, baseline_rankers
+from recsys.ranking.personal_search import PersonalSearchRanker
+from recsys.ranking.rankers import LightGBMRanker, PopularityRanker, Ranker, baseline_rankers
 from recsys.recommend.candidates import CandidateModels
 from recsys.recommend.cf import ItemNeighbors
 from recsys.recommend.config import RecsysConfig
@@ -75,17 +76,18 @@ class Personalization:
     def recommender(self, items: ItemTable, config: RecsysConfig) -> Recommender:
         rankers: dict[str, Ranker] = dict(baseline_rankers(RECOMMENDATION_FEATURES))
         if self.ranker is not None:
-            rankers["lightgbm"] = self.ranker
-        default = "lightgbm" if self.ranker is not None else "popularity"
+            rankers[self.ranker.name] = self.ranker
+        default = LightGBMRanker.name if self.ranker is not None else PopularityRanker.name
         return Recommender(
-            items,
-            self.log,
-            self.models,
-            rankers,
-            default,
-            config,
-            self.search_ranker,
-            as_of=self.info.get("as_of"),
+            items, self.log, self.models, rankers, default, config, as_of=self.info.get("as_of")
+        )
+
+    def personal_search(self, recommender: Recommender) -> PersonalSearchRanker | None:
+        """Personal search over the recommender's user states (None without a search ranker)."""
+        if self.search_ranker is None:
+            return None
+        return PersonalSearchRanker(
+            self.search_ranker, recommender.state, self.models.side, self.models.stats
         )
 
 
@@ -117,22 +119,23 @@ def fit_personalization(
         "sources": list(SOURCES),
         "recommendation_features": list(RECOMMENDATION_FEATURES),
         "search_features": list(SEARCH_FEATURES),
-        "default_ranker": "lightgbm" if ranker is not None else "popularity",
+        "default_ranker": LightGBMRanker.name if ranker is not None else PopularityRanker.name,
         "recommendation_ranker": report,
         "fit_s": round(time.perf_counter() - start, 2),
     }
     return Personalization(interactions, log_all, models, ranker, None, info, lists)
 
 
-def load_recommender(
+def load_personalized(
     directory: Path,
     info: dict[str, Any],
     items: ItemTable,
     doc_items: np.ndarray,
     doc_kinds: np.ndarray,
     vectors: np.ndarray,
-) -> Recommender:
-    """The serving recommender of an artifact (item vectors from its document vectors)."""
+) -> tuple[Recommender, PersonalSearchRanker | None]:
+    """The serving recommender and personal search of an artifact (item vectors from its
+    document vectors)."""
     if not info:
         raise ArtifactError(f"{directory} has no personalization section; rebuild it")
     catalog_side = ItemSide.from_catalog(
@@ -141,7 +144,8 @@ def load_recommender(
     item_index = build_index(catalog_side.vectors, IndexParams(kind="auto"))
     personal = load_personalization(directory, info, items, catalog_side, item_index)
     config = RecsysConfig.from_dict(info.get("config", {}), f"{directory} manifest")
-    return personal.recommender(items, config)
+    recommender = personal.recommender(items, config)
+    return recommender, personal.personal_search(recommender)
 
 
 def load_personalization(

@@ -15,20 +15,17 @@ import numpy as np
 
 from recsys.catalog.items import ItemTable
 from recsys.core.errors import InvalidRequestError
-from recsys.core.types import Recommendation, RecommendationResult, SearchFilters
+from recsys.core.types import Recommendation, RecommendationResult, RecommendRequest
 from recsys.history.interactions import InteractionLog
 from recsys.ranking.features import (
-    QUERY_FEATURES,
     UserState,
     recommendation_features,
-    search_features,
     user_state_from_log,
 )
-from recsys.ranking.rankers import Ranker
+from recsys.ranking.rankers import PopularityRanker, Ranker
 from recsys.recommend.candidates import CandidateConfig, CandidateModels, Candidates, generate
 from recsys.recommend.cold_start import LANGUAGE_NAMES, popular_recommendations
 from recsys.recommend.config import RecsysConfig
-from recsys.search.title_match import EXACT_BONUS
 
 MAX_REASONS = 3
 
@@ -68,14 +65,6 @@ def rank_for_user(
     return RankedList(candidates.items[order], scores[order], order, candidates, features, timings)
 
 
-def personal_search_order(query_scores: np.ndarray, personal_scores: np.ndarray) -> np.ndarray:
-    """Order of search results under a personal ranker: exact title matches first (taste
-    never buries the title the user typed), then the personal score, then the query rank."""
-    exact = query_scores[:, QUERY_FEATURES.index("query_title")] >= EXACT_BONUS
-    rank = query_scores[:, QUERY_FEATURES.index("query_rank")]
-    return np.lexsort((rank, -personal_scores, ~exact))
-
-
 class Recommender:
     """Serving state for personalization: the interaction log snapshot, fitted candidate
     models and rankers. ``as_of`` is the snapshot's time (one second after its last event)."""
@@ -88,7 +77,6 @@ class Recommender:
         rankers: dict[str, Ranker],
         default_ranker: str,
         config: RecsysConfig,
-        search_ranker: Ranker | None = None,
         as_of: int | None = None,
         state_cache_size: int = 10_000,
     ) -> None:
@@ -100,7 +88,6 @@ class Recommender:
         self.rankers = rankers
         self.default_ranker = default_ranker
         self.config = config
-        self.search_ranker = search_ranker
         self.as_of = as_of if as_of is not None else log.end_time()
         self._users = log.user_index()
         # states depend only on (user, snapshot): cache the recent ones
@@ -144,17 +131,10 @@ class Recommender:
             raise InvalidRequestError(f"unknown ranker {name!r}; known: {sorted(self.rankers)}")
         return self.rankers[name]
 
-    def recommend(
-        self,
-        user_id: str,
-        k: int = 10,
-        filters: SearchFilters | None = None,
-        lang: str | None = None,
-        include_seen: bool = False,
-        ranker: str | None = None,
-        model_version: str = "",
-    ) -> RecommendationResult:
+    def recommend(self, request: RecommendRequest, model_version: str = "") -> RecommendationResult:
         start = time.perf_counter()
+        user_id, k, lang, ranker = request.user_id, request.k, request.lang, request.ranker
+        filters, include_seen = request.filters, request.include_seen
         chosen = self._ranker(ranker)
         state = self.state(user_id)
         allowed = self.items.mask(filters)
@@ -164,7 +144,9 @@ class Recommender:
         if state is None:
             ranked = popular_recommendations(self.models, self.items, self.as_of, blocked, lang, k)
             timings = {"total_ms": (time.perf_counter() - start) * 1000}
-            return RecommendationResult(user_id, ranked, model_version, "popularity", True, timings)
+            return RecommendationResult(
+                user_id, ranked, model_version, PopularityRanker.name, True, timings
+            )
         ranked_list = rank_for_user(state, self.models, self.config.candidates, chosen, blocked)
         top = ranked_list.items[:k].tolist()
         sources = [ranked_list.candidates.source_names(r) for r in ranked_list.rows[:k].tolist()]
@@ -230,16 +212,3 @@ class Recommender:
         elif "popular" in sources:
             out.append("popular now")
         return out[:MAX_REASONS] or ["recommended for you"]
-
-    def rerank_search(
-        self, user_id: str | None, items: np.ndarray, query_scores: np.ndarray
-    ) -> np.ndarray | None:
-        """Personal scores for search results (query_scores: QUERY_FEATURES columns),
-        or None when there is no search ranker or the user has no history."""
-        if self.search_ranker is None:
-            return None
-        state = self.state(user_id)
-        if state is None:
-            return None
-        features = search_features(state, items, query_scores, self.models.side, self.models.stats)
-        return self.search_ranker.score(features)

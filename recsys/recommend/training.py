@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import polars as pl
 import scipy.sparse as sp
 
 from recsys.history.interactions import InteractionLog, Split, leave_last_n
@@ -29,6 +27,7 @@ from recsys.ranking.features import (
     recommendation_features,
     user_state_from_log,
 )
+from recsys.ranking.lists import ListBuilder, TrainingLists, train_on_lists
 from recsys.ranking.rankers import LightGBMRanker
 from recsys.recommend.candidates import CandidateModels, generate
 from recsys.recommend.cf import ItemNeighbors, fit_covisitation, fit_ease, interaction_matrix
@@ -36,78 +35,6 @@ from recsys.recommend.config import CFConfig, RecsysConfig
 from recsys.search.vector_index import VectorIndex
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class TrainingLists:
-    """Concatenated candidate lists: rows of one list are consecutive (``groups`` lengths)."""
-
-    features: np.ndarray  # (rows, len(feature_names)) float64
-    labels: np.ndarray  # (rows,) float64
-    groups: np.ndarray  # (lists,) int64
-    users: np.ndarray  # (rows,) user index in the log
-    items: np.ndarray  # (rows,) item positions
-    as_of: np.ndarray  # (rows,) the as-of time of the row's features
-    feature_names: tuple[str, ...]
-    labels_total: int = 0  # held-out consumptions of the listed users (for candidate recall)
-
-    @property
-    def candidate_recall(self) -> float:
-        return float(self.labels.sum()) / self.labels_total if self.labels_total else 0.0
-
-    def rows_of_lists(self, lists: np.ndarray) -> np.ndarray:
-        starts = np.concatenate([[0], np.cumsum(self.groups)])
-        return np.concatenate(
-            [np.arange(starts[i], starts[i + 1]) for i in lists] or [np.zeros(0, np.int64)]
-        )
-
-    def to_frame(self, user_ids: list[str], item_ids: list[str]) -> pl.DataFrame:
-        frame = pl.DataFrame(
-            {
-                "user_id": [user_ids[u] for u in self.users.tolist()],
-                "item_id": [item_ids[i] for i in self.items.tolist()],
-                "as_of": self.as_of,
-                "label": self.labels,
-            }
-        )
-        values = pl.DataFrame(self.features, schema=list(self.feature_names), orient="row")
-        return pl.concat([frame, values], how="horizontal")
-
-
-@dataclass
-class ListBuilder:
-    """Collects one list at a time and concatenates them into ``TrainingLists``."""
-
-    feature_names: tuple[str, ...]
-    _features: list[np.ndarray] = field(default_factory=list)
-    _labels: list[np.ndarray] = field(default_factory=list)
-    _users: list[np.ndarray] = field(default_factory=list)
-    _items: list[np.ndarray] = field(default_factory=list)
-    _as_of: list[np.ndarray] = field(default_factory=list)
-
-    def add(
-        self, features: np.ndarray, labels: np.ndarray, user: int, items: np.ndarray, as_of: int
-    ) -> None:
-        self._features.append(features)
-        self._labels.append(labels)
-        self._users.append(np.full(len(items), user))
-        self._items.append(items)
-        self._as_of.append(np.full(len(items), as_of))
-
-    def build(self, labels_total: int) -> TrainingLists:
-        def joined(parts: list[np.ndarray], dtype: type) -> np.ndarray:
-            return np.concatenate(parts) if parts else np.zeros(0, dtype)
-
-        return TrainingLists(
-            np.vstack(self._features) if self._features else np.zeros((0, len(self.feature_names))),
-            joined(self._labels, np.float64),
-            np.array([len(items) for items in self._items], dtype=np.int64),
-            joined(self._users, np.int64),
-            joined(self._items, np.int64),
-            joined(self._as_of, np.int64),
-            self.feature_names,
-            labels_total,
-        )
 
 
 def fit_candidate_models(
@@ -160,42 +87,6 @@ def recommendation_lists(
     return lists.build(labels_total)
 
 
-def train_on_lists(
-    lists: TrainingLists, config: RecsysConfig
-) -> tuple[LightGBMRanker, dict[str, Any]]:
-    """Train LambdaMART with early stopping on a deterministic share of the lists."""
-    n_lists = len(lists.groups)
-    if n_lists < 2:
-        raise ValueError("need at least two training lists with a positive label")
-    rng = np.random.default_rng(config.ranker.seed)
-    n_valid = max(1, int(round(config.split.valid_share * n_lists)))
-    valid = np.zeros(n_lists, dtype=bool)
-    valid[rng.choice(n_lists, size=n_valid, replace=False)] = True
-    train_rows = lists.rows_of_lists(np.flatnonzero(~valid))
-    valid_rows = lists.rows_of_lists(np.flatnonzero(valid))
-    start = time.perf_counter()
-    ranker = LightGBMRanker.train(
-        lists.features[train_rows],
-        lists.labels[train_rows],
-        lists.groups[~valid],
-        lists.feature_names,
-        config.ranker,
-        valid=(lists.features[valid_rows], lists.labels[valid_rows], lists.groups[valid]),
-    )
-    best = ranker.booster.best_score.get("valid_0", {})
-    report = {
-        "lists": n_lists,
-        "rows": int(len(lists.labels)),
-        "positives": int(lists.labels.sum()),
-        "candidate_recall": round(lists.candidate_recall, 4),
-        "best_iteration": int(ranker.booster.best_iteration),
-        "valid_ndcg": {k: round(float(v), 4) for k, v in best.items()},
-        "train_s": round(time.perf_counter() - start, 2),
-        "importance": dict(sorted(ranker.importance().items(), key=lambda kv: -kv[1])[:12]),
-    }
-    return ranker, report
-
-
 def train_recommendation_ranker(
     log_all: InteractionLog,
     stats: ItemStats,
@@ -211,7 +102,7 @@ def train_recommendation_ranker(
     start = time.perf_counter()
     lists = recommendation_lists(split, models, config)
     lists_s = time.perf_counter() - start
-    ranker, report = train_on_lists(lists, config)
+    ranker, report = train_on_lists(lists, config.ranker, config.split.valid_share)
     report.update(fit_models_s=round(fit_s, 2), lists_s=round(lists_s, 2))
     log.info("recommendation ranker: %s", report)
     return ranker, report, lists

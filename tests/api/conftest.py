@@ -16,15 +16,21 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.settings import Settings
-from recsys.core.errors import NotFoundError
+from recsys.core.errors import InvalidRequestError, NotFoundError
 from recsys.core.types import (
+    Capabilities,
     Hit,
     Recommendation,
     RecommendationResult,
+    RecommendRequest,
     SearchFilters,
+    SearchRequest,
     SearchResult,
     SearchService,
+    SimilarRequest,
 )
+from recsys.ranking.rankers import RECOMMENDATION_RANKERS, SEARCH_RANKERS
+from recsys.search.hybrid import RETRIEVAL_MODES
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,8 @@ class FakeItem:
     description: str
     prior: float  # tie-breaker; distinct per item so every ranking is fully determined
     localized: dict[str, tuple[str, str]] = field(default_factory=dict)  # lang -> (title, desc)
+    original_language: str | None = None  # unknown: excluded by an original_language filter
+    maturity_rating: str | None = None
 
 
 CATALOG: tuple[FakeItem, ...] = (
@@ -97,6 +105,8 @@ CATALOG: tuple[FakeItem, ...] = (
         "A shy waitress in Paris helps the people around her.",
         0.01,
         {"fr": ("Le Fabuleux Destin d'Amélie Poulain", "Une serveuse timide à Paris.")},
+        original_language="fr",
+        maturity_rating="R",
     ),
 )
 BY_ID = {item.item_id: item for item in CATALOG}
@@ -137,6 +147,15 @@ class FakeService:
             and (filters.genre is None or filters.genre in item.genres)
             and (filters.year_min is None or item.year >= filters.year_min)
             and (filters.year_max is None or item.year <= filters.year_max)
+            and (
+                filters.original_language is None
+                or item.original_language == filters.original_language
+            )
+            and (
+                filters.maturity_ratings is None
+                or (item.maturity_rating or "").lower()
+                in {r.lower() for r in filters.maturity_ratings}
+            )
         )
 
     @staticmethod
@@ -155,24 +174,28 @@ class FakeService:
             score=round(score, 4),
             description=desc,
             lang=hit_lang,
+            original_language=item.original_language,
+            maturity_rating=item.maturity_rating,
         )
 
     def _rank(self, scored: list[tuple[float, FakeItem]], k: int, lang: str | None) -> list[Hit]:
         scored.sort(key=lambda pair: (-pair[0], pair[1].item_id))
         return [self._hit(item, score, lang) for score, item in scored[:k]]
 
-    def search(
-        self,
-        query: str,
-        k: int = 10,
-        filters: SearchFilters | None = None,
-        lang: str | None = None,
-        user_id: str | None = None,
-        ranker: str | None = None,
-        retrieval: str | None = None,
-    ) -> SearchResult:
+    def capabilities(self) -> Capabilities:
+        return Capabilities(SEARCH_RANKERS, RECOMMENDATION_RANKERS, tuple(RETRIEVAL_MODES))
+
+    def search(self, request: SearchRequest) -> SearchResult:
         """Score = query words found in title/description/genres + prior; ``ranker="noop"``
         drops the prior (a different order for interleaving tests)."""
+        query, k, filters, lang = request.query, request.k, request.filters, request.lang
+        user_id, ranker, retrieval = request.user_id, request.ranker, request.retrieval
+        if ranker is not None and ranker not in SEARCH_RANKERS:
+            raise InvalidRequestError(f"unknown search ranker {ranker!r}")
+        if retrieval is not None and retrieval not in RETRIEVAL_MODES:
+            raise InvalidRequestError(f"unknown retrieval mode {retrieval!r}")
+        if not query.strip():
+            raise InvalidRequestError("query is empty")
         args = {"query": query, "k": k, "filters": filters, "lang": lang, "user_id": user_id}
         if ranker is not None or retrieval is not None:
             args.update(ranker=ranker, retrieval=retrieval)
@@ -187,13 +210,8 @@ class FakeService:
             scored.append((len(q & text) + prior, item))
         return SearchResult(query, self._rank(scored, k, lang), self.model_version, {"total": 1.5})
 
-    def similar(
-        self,
-        item_id: str,
-        k: int = 10,
-        filters: SearchFilters | None = None,
-        lang: str | None = None,
-    ) -> SearchResult:
+    def similar(self, request: SimilarRequest) -> SearchResult:
+        item_id, k, filters, lang = request.item_id, request.k, request.filters, request.lang
         self._record("similar", {"item_id": item_id, "k": k, "filters": filters, "lang": lang})
         if item_id not in BY_ID:
             raise NotFoundError(f"unknown item {item_id!r}")
@@ -205,19 +223,15 @@ class FakeService:
         ]
         return SearchResult(item_id, self._rank(scored, k, lang), self.model_version)
 
-    def recommend(
-        self,
-        user_id: str,
-        k: int = 10,
-        filters: SearchFilters | None = None,
-        lang: str | None = None,
-        include_seen: bool = False,
-        ranker: str | None = None,
-    ) -> RecommendationResult:
+    def recommend(self, request: RecommendRequest) -> RecommendationResult:
         """Known user (``HISTORY``): score = number of the item's genres found in the history +
         prior; watched items are left out unless ``include_seen``; reasons name the watched
         items sharing a genre. Unknown user: cold start, by prior, reason "popular now".
         Either way an item localized in ``lang`` also gets "popular in your language"."""
+        user_id, k, filters, lang = request.user_id, request.k, request.filters, request.lang
+        include_seen, ranker = request.include_seen, request.ranker
+        if ranker is not None and ranker not in RECOMMENDATION_RANKERS:
+            raise InvalidRequestError(f"unknown ranker {ranker!r}")
         self._record(
             "recommend",
             {

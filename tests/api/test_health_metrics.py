@@ -7,7 +7,6 @@ import sys
 import threading
 import types
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from api.app import create_app
 from api.settings import Settings
 from recsys.core.errors import ArtifactError
 from recsys.core.types import SearchService
+from recsys.search.hybrid import SearchOptions
 from tests.api.conftest import FakeService, make_settings
 
 MakeClient = Callable[..., TestClient]
@@ -135,10 +135,6 @@ def test_default_loader_calls_engine_load(
 ) -> None:
     calls: list[tuple[Any, ...]] = []
 
-    @dataclass(frozen=True)
-    class EngineOptions:
-        query_cache_size: int
-
     class Engine:
         @classmethod
         def load(
@@ -149,12 +145,11 @@ def test_default_loader_calls_engine_load(
 
     module = types.ModuleType("recsys.service")
     module.Engine = Engine  # type: ignore[attr-defined]
-    module.EngineOptions = EngineOptions  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "recsys.service", module)
     client = make_client(
         artifacts_dir=Path("/srv/artifacts"), encoder_device="cpu", query_cache_size=7
     )
-    assert calls == [(Path("/srv/artifacts"), "cpu", EngineOptions(query_cache_size=7))]
+    assert calls == [(Path("/srv/artifacts"), "cpu", SearchOptions(query_cache_size=7))]
     assert client.get("/readyz").json()["status"] == "ready"
 
 

@@ -7,6 +7,7 @@ import json
 import re
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from api.settings import Settings
 from recsys.core.errors import ArtifactError
 from recsys.core.types import (
     RecommendationResult,
+    RecommendRequest,
     SearchFilters,
     SearchService,
 )
@@ -107,8 +109,8 @@ def test_user_id_at_the_length_limit_is_accepted(client: TestClient, fake: FakeS
 
 def test_response_is_cut_to_k(make_client: MakeClient) -> None:
     class Overeager(FakeService):
-        def recommend(self, user_id: str, *args: Any, **kwargs: Any) -> RecommendationResult:
-            return super().recommend(user_id, **{**kwargs, "k": 100})  # ignores the asked k
+        def recommend(self, request: RecommendRequest) -> RecommendationResult:
+            return super().recommend(replace(request, k=100))  # ignores the asked k
 
     client = make_client(loader=lambda _s: Overeager())
     assert _ids(client.get(PATH, params={"user_id": "u1", "k": 2}).json()) == ["s1", "m1"]

@@ -21,6 +21,7 @@ from pipelines.build import BuildOptions, build
 from pipelines.cli import app
 from recsys.core.artifacts import load_manifest
 from recsys.core.errors import InputDataError
+from recsys.core.types import RecommendRequest
 from recsys.events.store import SqliteEventStore, validate_events
 from recsys.search.encoder import HashingEncoder
 from recsys.service import Engine
@@ -138,19 +139,20 @@ def test_manifest_records_the_logged_events(built: Built) -> None:
 
 
 def test_new_user_is_known_and_their_plays_are_excluded(built: Built) -> None:
-    cold = Engine.load(built.plain, encoder=HashingEncoder()).recommend(LIVE_USER, k=5)
+    plain = Engine.load(built.plain, encoder=HashingEncoder())
+    cold = plain.recommend(RecommendRequest(LIVE_USER, k=5))
     assert cold.cold_start is True
 
     engine = Engine.load(built.live, encoder=HashingEncoder())
     everything = len(engine.items)
-    result = engine.recommend(LIVE_USER, k=everything)
+    result = engine.recommend(RecommendRequest(LIVE_USER, k=everything))
     assert result.cold_start is False
     assert result.ranker == "lightgbm"
     ids = _ids(result)
     assert not set(ids) & set(built.played)  # seen, as with a MovieLens history
     assert len(ids) == everything - len(built.played)
     assert built.clicked in ids  # a click is not a consumption: still recommendable
-    with_seen = engine.recommend(LIVE_USER, k=everything, include_seen=True)
+    with_seen = engine.recommend(RecommendRequest(LIVE_USER, k=everything, include_seen=True))
     assert set(built.played) <= set(_ids(with_seen))
 
 

@@ -9,9 +9,10 @@ import pytest
 
 from pipelines.build import BuildOptions, build
 from recsys.core.errors import ArtifactError, InvalidRequestError, NotFoundError
-from recsys.core.types import SearchFilters
+from recsys.core.types import SearchFilters, SearchRequest, SimilarRequest
 from recsys.search.encoder import EncoderConfig, HashingEncoder
-from recsys.service import Engine, EngineOptions
+from recsys.search.hybrid import SearchOptions
+from recsys.service import Engine
 from tests.personalization_data import FIXTURE_DATA
 
 
@@ -31,7 +32,7 @@ def ids(result) -> list[str]:  # type: ignore[no-untyped-def]
 
 
 def test_exact_title_ranks_both_works_with_that_title_first(engine: Engine) -> None:
-    result = engine.search("toy story", k=5)
+    result = engine.search(SearchRequest("toy story", k=5))
     assert set(ids(result)[:2]) == {"1", "s6"}
     assert len(result.items) == 5
     assert result.model_version == engine.model_version
@@ -39,39 +40,48 @@ def test_exact_title_ranks_both_works_with_that_title_first(engine: Engine) -> N
 
 
 def test_k_limits_results_and_items_are_unique(engine: Engine) -> None:
-    result = engine.search("story", k=3)
+    result = engine.search(SearchRequest("story", k=3))
     assert len(result.items) == 3
     assert len(set(ids(result))) == 3
 
 
 def test_year_filter_picks_the_right_toy_story(engine: Engine) -> None:
-    assert ids(engine.search("toy story", k=1, filters=SearchFilters(year_max=2000))) == ["1"]
-    assert ids(engine.search("toy story", k=1, filters=SearchFilters(year_min=2001))) == ["s6"]
+    assert ids(
+        engine.search(SearchRequest("toy story", k=1, filters=SearchFilters(year_max=2000)))
+    ) == ["1"]
+    assert ids(
+        engine.search(SearchRequest("toy story", k=1, filters=SearchFilters(year_min=2001)))
+    ) == ["s6"]
 
 
 def test_type_and_genre_filters(engine: Engine) -> None:
-    shows = engine.search("blood", k=10, filters=SearchFilters(type="tv_show"))
+    shows = engine.search(SearchRequest("blood", k=10, filters=SearchFilters(type="tv_show")))
     assert ids(shows) and all(h.type == "tv_show" for h in shows.items)
-    crime = engine.search("movie", k=10, filters=SearchFilters(genre="crime"))
+    crime = engine.search(SearchRequest("movie", k=10, filters=SearchFilters(genre="crime")))
     assert crime.items and all("Crime" in h.genres for h in crime.items)
-    assert engine.search("movie", k=10, filters=SearchFilters(genre="no such genre")).items == []
+    assert (
+        engine.search(
+            SearchRequest("movie", k=10, filters=SearchFilters(genre="no such genre"))
+        ).items
+        == []
+    )
 
 
 def test_typo_still_finds_the_title(engine: Engine) -> None:
-    assert ids(engine.search("twelve monkies", k=1)) == ["32"]
+    assert ids(engine.search(SearchRequest("twelve monkies", k=1))) == ["32"]
 
 
 def test_original_title_query_and_localized_display(engine: Engine) -> None:
-    assert ids(engine.search("La Cité des Enfants Perdus", k=1)) == ["29"]
-    english = engine.search("city of lost children", k=1).items[0]
-    french = engine.search("city of lost children", k=1, lang="fr").items[0]
+    assert ids(engine.search(SearchRequest("La Cité des Enfants Perdus", k=1))) == ["29"]
+    english = engine.search(SearchRequest("city of lost children", k=1)).items[0]
+    french = engine.search(SearchRequest("city of lost children", k=1, lang="fr")).items[0]
     assert english.title == "The City of Lost Children" and english.lang is None
     assert french.item_id == "29" and french.lang == "fr"
     assert french.title != english.title
 
 
 def test_similar_excludes_the_item_itself(engine: Engine) -> None:
-    result = engine.similar("1", k=5)
+    result = engine.similar(SimilarRequest("1", k=5))
     assert "1" not in ids(result)
     assert len(result.items) == 5
     assert len(set(ids(result))) == 5
@@ -81,9 +91,9 @@ def test_unknown_ids_and_empty_query(engine: Engine) -> None:
     with pytest.raises(NotFoundError):
         engine.item("nope")
     with pytest.raises(NotFoundError):
-        engine.similar("nope")
+        engine.similar(SimilarRequest("nope"))
     with pytest.raises(InvalidRequestError):
-        engine.search("   ")
+        engine.search(SearchRequest("   "))
 
 
 def test_item_details_are_json_ready(engine: Engine) -> None:
@@ -113,13 +123,13 @@ def test_repeated_queries_reuse_the_cached_embedding(artifact: Path) -> None:
             return super().encode_queries(texts)
 
     cached = Engine.load(artifact, encoder=CountingHashing())
-    first = cached.search("toy story", k=3)
-    again = cached.search("  toy story ", k=3)
+    first = cached.search(SearchRequest("toy story", k=3))
+    again = cached.search(SearchRequest("  toy story ", k=3))
     assert CountingHashing.calls == 1
     assert ids(first) == ids(again)
     uncached = Engine.load(
-        artifact, encoder=CountingHashing(), options=EngineOptions(query_cache_size=0)
+        artifact, encoder=CountingHashing(), options=SearchOptions(query_cache_size=0)
     )
-    uncached.search("toy story", k=3)
-    uncached.search("toy story", k=3)
+    uncached.search(SearchRequest("toy story", k=3))
+    uncached.search(SearchRequest("toy story", k=3))
     assert CountingHashing.calls == 3

@@ -8,11 +8,12 @@ import pytest
 
 from recsys.catalog.documents import build_documents
 from recsys.catalog.items import ItemTable
-from recsys.core.types import SearchFilters
-from recsys.ranking.features import QUERY_FEATURES
+from recsys.core.types import SearchFilters, SearchRequest
 from recsys.search.encoder import HashingEncoder
+from recsys.search.hybrid import HybridSearcher, SearchOptions
+from recsys.search.query_features import QUERY_FEATURES
 from recsys.search.vector_index import ExactIndex
-from recsys.service import Engine, EngineOptions
+from recsys.service import Engine
 from tests.recsys.lexical_catalog import ROWS, catalog_frame
 
 # a catalog with the multilingual known-answer rows plus 60 filler movies, 20 of them French
@@ -37,16 +38,16 @@ def engine() -> Engine:
     encoder = HashingEncoder()
     vectors = encoder.encode_documents(documents["text"].to_list())
     items = ItemTable(catalog)
-    return Engine(
+    searcher = HybridSearcher.from_arrays(
         items,
         items.positions(documents["item_id"].to_list()),
         documents["kind"].to_numpy(),
         vectors,
         ExactIndex(vectors),
         encoder,
-        "test",
-        options=EngineOptions(query_cache_size=0, min_fetch=10, fusion_depth=10),
+        SearchOptions(query_cache_size=0, min_fetch=10, fusion_depth=10),
     )
+    return Engine(searcher, "test")
 
 
 def ids(result) -> list[str]:  # type: ignore[no-untyped-def]
@@ -71,13 +72,13 @@ def ids(result) -> list[str]:  # type: ignore[no-untyped-def]
 def test_title_queries_rank_the_title_first(
     engine: Engine, query: str, expected: str | None
 ) -> None:
-    result = engine.search(query, k=5)
+    result = engine.search(SearchRequest(query, k=5))
     if expected is not None:
         assert ids(result)[0] == expected
 
 
 def test_exact_title_beats_a_better_fused_score(engine: Engine) -> None:
-    items, scores = engine.retrieve("the godfather", 5)
+    items, scores = engine.searcher.retrieve("the godfather", 5)
     title = scores[:, QUERY_FEATURES.index("query_title")]
     assert title[0] == 1.0  # the exact title
     fused = scores[:, QUERY_FEATURES.index("query_fused")]
@@ -86,23 +87,24 @@ def test_exact_title_beats_a_better_fused_score(engine: Engine) -> None:
 
 
 def test_fusion_uses_both_lists(engine: Engine) -> None:
-    items, scores = engine.retrieve("concentration camp father", 10)
+    items, scores = engine.searcher.retrieve("concentration camp father", 10)
     bm25 = scores[:, QUERY_FEATURES.index("query_bm25")]
     dense = scores[:, QUERY_FEATURES.index("query_dense")]
     assert engine.items.ids[items[0]] == "7"
     assert bm25[0] > 0 and dense[0] > 0
     query = "concentration camp father"
-    lexical_only = engine.with_options(EngineOptions(query_cache_size=0, dense_weight=0.0))
-    found, _ = lexical_only.retrieve(query, 10)
-    assert set(found.tolist()) == set(np.flatnonzero(engine.lexical.scores(query)).tolist())
-    dense_only = engine.with_options(EngineOptions(query_cache_size=0, lexical_weight=0.0))
-    found, scores = dense_only.retrieve(query, 10)
+    lexical_only = SearchOptions(query_cache_size=0, dense_weight=0.0)
+    found, _ = engine.searcher.retrieve(query, 10, options=lexical_only)
+    lexical = engine.searcher.lexical
+    assert set(found.tolist()) == set(np.flatnonzero(lexical.scores(query)).tolist())
+    dense_only = SearchOptions(query_cache_size=0, lexical_weight=0.0)
+    found, scores = engine.searcher.retrieve(query, 10, options=dense_only)
     assert len(found) == 10  # every item has a dense score
 
 
 def test_results_are_one_per_item(engine: Engine) -> None:
     # Amelie has a title, a content and a French localized document: one result
-    result = engine.search("amelie serveuse paris", k=20)
+    result = engine.search(SearchRequest("amelie serveuse paris", k=20))
     assert len(ids(result)) == len(set(ids(result)))
 
 
@@ -123,35 +125,39 @@ def test_filters_return_k_results_whenever_k_items_match(
     assert allowed is not None and int(allowed.sum()) == n_matching
     for k in (1, 10, 25):
         # a query unrelated to the matching items: every hit must come from the filter path
-        result = engine.search("godfather crime dynasty", k=k, filters=filters)
+        result = engine.search(SearchRequest("godfather crime dynasty", k=k, filters=filters))
         assert len(result.items) == min(k, n_matching)
         assert all(allowed[engine.items.position(hit.item_id)] for hit in result.items)
 
 
 def test_filter_values_are_reported_on_hits(engine: Engine) -> None:
-    hit = engine.search("amelie", k=1, filters=SearchFilters(original_language="fr")).items[0]
+    hit = engine.search(
+        SearchRequest("amelie", k=1, filters=SearchFilters(original_language="fr"))
+    ).items[0]
     assert (hit.item_id, hit.original_language, hit.maturity_rating) == ("2", "fr", "R")
 
 
 def test_query_language_is_detected_and_preferred(engine: Engine) -> None:
-    result = engine.search("une famille ordinaire et un drame", k=10)
+    result = engine.search(SearchRequest("une famille ordinaire et un drame", k=10))
     assert result.query_language == "fr"
-    items, scores = engine.retrieve("une famille ordinaire et un drame", 10)
+    items, scores = engine.searcher.retrieve("une famille ordinaire et un drame", 10)
     in_french = scores[:, QUERY_FEATURES.index("query_language")]
     french = engine.items.language_mask("fr")
     assert in_french.tolist() == french[items].astype(float).tolist()
-    assert engine.search("godfather", k=3).query_language is None  # one word: no guess
+    assert (
+        engine.search(SearchRequest("godfather", k=3)).query_language is None
+    )  # one word: no guess
 
 
 def test_requested_lang_shows_localized_titles(engine: Engine) -> None:
-    hit = engine.search("amelie", k=1, lang="fr").items[0]
+    hit = engine.search(SearchRequest("amelie", k=1, lang="fr")).items[0]
     assert (hit.title, hit.lang) == ("Le Fabuleux Destin d'Amélie Poulain", "fr")
-    hit = engine.search("spirited away", k=1, lang="ja").items[0]
+    hit = engine.search(SearchRequest("spirited away", k=1, lang="ja")).items[0]
     assert (hit.title, hit.lang) == ("千と千尋の神隠し", "ja")
 
 
 def test_remakes_stay_distinguishable(engine: Engine) -> None:
-    result = engine.search("godfather", k=2)
+    result = engine.search(SearchRequest("godfather", k=2))
     assert {(h.title, h.year) for h in result.items} == {
         ("The Godfather", 1972),
         ("The Godfather: Part II", 1974),
@@ -161,12 +167,14 @@ def test_remakes_stay_distinguishable(engine: Engine) -> None:
 def test_search_ranker_and_retrieval_arms(engine: Engine) -> None:
     from recsys.core.errors import InvalidRequestError
 
-    hybrid = ids(engine.search("concentration camp father", k=5))
-    assert ids(engine.search("concentration camp father", k=5, ranker="noop")) == hybrid
-    dense = engine.search("concentration camp father", k=5, retrieval="dense")
-    lexical = engine.search("concentration camp father", k=5, retrieval="lexical")
+    hybrid = ids(engine.search(SearchRequest("concentration camp father", k=5)))
+    assert (
+        ids(engine.search(SearchRequest("concentration camp father", k=5, ranker="noop"))) == hybrid
+    )
+    dense = engine.search(SearchRequest("concentration camp father", k=5, retrieval="dense"))
+    lexical = engine.search(SearchRequest("concentration camp father", k=5, retrieval="lexical"))
     assert len(dense.items) == 5 and ids(lexical) == ["7"]  # only one item has those words
     with pytest.raises(InvalidRequestError, match="search ranker"):
-        engine.search("godfather", ranker="popularity")
+        engine.search(SearchRequest("godfather", ranker="popularity"))
     with pytest.raises(InvalidRequestError, match="retrieval mode"):
-        engine.search("godfather", retrieval="fuzzy")
+        engine.search(SearchRequest("godfather", retrieval="fuzzy"))

@@ -1,0 +1,240 @@
+"""Hybrid retrieval: dense and lexical lists fused, titles and the query's language on top.
+
+For a query, the vector index (items scored by their best document) and the BM25 lexical
+index each rank the items the filters allow; reciprocal-rank fusion merges the two lists,
+exact and near-exact title matches go on top, and items in the query's detected language get
+a small boost. What comes back carries every one of those scores (``QUERY_FEATURES``), so a
+ranker can learn from them. Retrieval modes (``RETRIEVAL_MODES``) are ``SearchOptions``
+objects: the same loaded searcher serves every mode.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from recsys.catalog.items import ItemTable
+from recsys.core.errors import ArtifactError, InvalidRequestError
+from recsys.core.text import search_tokens
+from recsys.search.dense import DenseDocuments
+from recsys.search.encoder import Encoder
+from recsys.search.language import LanguageDetector, QueryLanguage
+from recsys.search.lexical import LexicalIndex
+from recsys.search.query_features import QUERY_FEATURES
+from recsys.search.title_match import TitleLexicon
+from recsys.search.vector_index import VectorIndex
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    """Retrieval knobs (tuned on bench/queries; see bench/README.md)."""
+
+    min_fetch: int = 200  # documents taken from the ANN index per query, at least
+    # a title document scores this fraction of its similarity: short title documents that
+    # share one word with a long descriptive query must not outrank the right plot
+    title_weight: float = 0.8
+    # query embeddings kept for repeated queries (search boxes see the same head queries
+    # again and again); 0 turns the cache off
+    query_cache_size: int = 4096
+    # search results a known user's personal ranker reorders (k more when k is larger)
+    personal_rerank_depth: int = 50
+    # fusion: each list contributes weight / (rrf_k + rank); lists cut at fusion_depth
+    rrf_k: float = 60.0
+    dense_weight: float = 1.0
+    lexical_weight: float = 1.0
+    fusion_depth: int = 100
+    # added to the fused score of items originally in, or localized into, the query's
+    # (non-English) detected language
+    language_boost: float = 0.005
+    # a query of this many tokens or more describes rather than names: the dense list and
+    # the lexical description fields count more, the title field less
+    descriptive_min_tokens: int = 6
+    descriptive_dense_weight: float = 1.5
+    descriptive_field_weights: tuple[tuple[str, float], ...] = (
+        ("title", 0.5),
+        ("people", 0.5),
+        ("text", 0.5),
+        ("stems", 1.0),
+    )
+    # a language needs this many items (original or localized) to be detected at all
+    min_language_items: int = 5
+
+
+# The one declaration of the retrieval modes (benchmark ablations, experiment variants):
+# each is the default options with these fields replaced.
+DEFAULT_RETRIEVAL = "hybrid"
+RETRIEVAL_MODES: dict[str, dict[str, Any]] = {
+    DEFAULT_RETRIEVAL: {},
+    "dense": {"lexical_weight": 0.0},
+    "lexical": {"dense_weight": 0.0, "descriptive_dense_weight": 0.0},
+}
+
+
+def retrieval_options(base: SearchOptions, mode: str) -> SearchOptions:
+    """``base`` with the fusion weights of a named mode (see ``RETRIEVAL_MODES``)."""
+    if mode not in RETRIEVAL_MODES:
+        raise InvalidRequestError(
+            f"unknown retrieval mode {mode!r}; expected one of {', '.join(RETRIEVAL_MODES)}"
+        )
+    return dataclasses.replace(base, **RETRIEVAL_MODES[mode])
+
+
+def catalog_languages(items: ItemTable, min_items: int) -> list[str]:
+    """Languages with at least ``min_items`` items originally in or localized into them."""
+    counts = Counter(lang for lang in items.original_languages.tolist() if lang)
+    for row in items.frame["localizations"].to_list():
+        counts.update({loc["lang"] for loc in row or []})
+    return sorted({lang for lang, n in counts.items() if n >= min_items} | {"en"})
+
+
+class HybridSearcher:
+    """Dense + lexical retrieval and fusion over one loaded catalog."""
+
+    def __init__(
+        self,
+        items: ItemTable,
+        dense: DenseDocuments,
+        lexical: LexicalIndex,
+        encoder: Encoder,
+        options: SearchOptions | None = None,
+    ) -> None:
+        if encoder.dim != dense.dim:
+            raise ArtifactError(
+                f"encoder dimension {encoder.dim} does not match the index dimension {dense.dim}"
+            )
+        if lexical.n_items != len(items):
+            raise ArtifactError("the lexical index and the catalog disagree on the item count")
+        self.items = items
+        self.dense = dense
+        self.lexical = lexical
+        self.encoder = encoder
+        self.options = options or SearchOptions()
+        self.lexicon = TitleLexicon.from_items(items)
+        self.languages = LanguageDetector(catalog_languages(items, self.options.min_language_items))
+        self._modes = {mode: retrieval_options(self.options, mode) for mode in RETRIEVAL_MODES}
+        self.encode_query = functools.lru_cache(maxsize=self.options.query_cache_size)(
+            self._encode_query_uncached
+        )
+
+    @classmethod
+    def from_arrays(
+        cls,
+        items: ItemTable,
+        doc_items: np.ndarray,
+        doc_kinds: np.ndarray,
+        vectors: np.ndarray,
+        index: VectorIndex,
+        encoder: Encoder,
+        options: SearchOptions | None = None,
+        lexical: LexicalIndex | None = None,
+    ) -> HybridSearcher:
+        """A searcher over in-memory documents (the build's search training, tests); the
+        lexical index is built from the catalog when not given."""
+        dense = DenseDocuments(doc_items, doc_kinds, vectors, index, len(items))
+        return cls(items, dense, lexical or LexicalIndex.build(items.frame), encoder, options)
+
+    def warm_up(self) -> None:
+        """Load the lazily built language models before the first request pays for them."""
+        self.languages.detect("une phrase pour charger les modèles de langue")
+
+    def options_for(self, mode: str | None) -> SearchOptions:
+        """The options of a named retrieval mode (None: this searcher's own options)."""
+        if mode is None or mode == DEFAULT_RETRIEVAL:
+            return self.options
+        if mode not in self._modes:
+            retrieval_options(self.options, mode)  # raises the InvalidRequestError
+        return self._modes[mode]
+
+    def _encode_query_uncached(self, query: str) -> np.ndarray:
+        vector = self.encoder.encode_queries([query])
+        vector.setflags(write=False)  # shared by every request that repeats the query
+        return vector
+
+    def retrieve(
+        self,
+        query: str,
+        n: int,
+        allowed: np.ndarray | None = None,
+        query_vec: np.ndarray | None = None,
+        language: QueryLanguage | None = None,
+        options: SearchOptions | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The top ``n`` items for a query, best first, with their query features
+        (``QUERY_FEATURES`` columns: dense similarity, BM25 score, title-match bonus,
+        language match, fused score, 1-based rank)."""
+        opts = options or self.options
+        if query_vec is None:
+            query_vec = self.encode_query(query)
+        if language is None:
+            language = self.languages.detect(query)
+        depth = max(opts.fusion_depth, n)
+        dense = self.dense.best_per_item(
+            query_vec, allowed, depth, opts.min_fetch, opts.title_weight
+        )
+        dense_ranked = sorted(dense, key=lambda item: (-dense[item], item))[:depth]
+        descriptive = len(search_tokens(query)) >= opts.descriptive_min_tokens
+        field_weights = dict(opts.descriptive_field_weights) if descriptive else None
+        dense_weight = opts.descriptive_dense_weight if descriptive else opts.dense_weight
+        lexical_items, lexical_scores = self.lexical.search(query, depth, allowed, field_weights)
+        bm25 = dict(zip(lexical_items.tolist(), lexical_scores.tolist(), strict=True))
+        fused = _rrf(((dense_weight, dense_ranked), (opts.lexical_weight, list(bm25))), opts.rrf_k)
+        titles = {
+            item: bonus
+            for item, bonus in self.lexicon.match(query).items()
+            if allowed is None or allowed[item]
+        }
+        for item, bonus in titles.items():
+            fused[item] = fused.get(item, 0.0) + bonus
+        in_language = None
+        if language.lang is not None and language.lang != "en":
+            in_language = self.items.language_mask(language.lang)
+            for item in fused:
+                if in_language[item]:
+                    fused[item] += opts.language_boost
+        ranked = sorted(fused, key=lambda item: (-fused[item], item))[:n]
+        items = np.array(ranked, dtype=np.int64)
+        columns = {
+            "query_dense": [
+                dense[i] if i in dense else self.dense.score_item(query_vec, i, opts.title_weight)
+                for i in ranked
+            ],
+            "query_bm25": [bm25.get(i, 0.0) for i in ranked],
+            "query_title": [titles.get(i, 0.0) for i in ranked],
+            "query_language": (
+                in_language[items].astype(np.float64) if in_language is not None else [0.0] * n
+            )[: len(ranked)],
+            "query_fused": [fused[i] for i in ranked],
+            "query_rank": np.arange(1, len(ranked) + 1, dtype=np.float64),
+        }
+        scores = np.column_stack([np.asarray(columns[f], dtype=np.float64) for f in QUERY_FEATURES])
+        return items, scores.reshape(len(ranked), len(QUERY_FEATURES))
+
+    def similar(self, item: int, k: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
+        """Content neighbours of item position ``item`` (never itself), best first. The item
+        must have a content document (``dense.content_doc[item] >= 0``)."""
+        doc = int(self.dense.content_doc[item])
+        allowed = np.ones(len(self.items), dtype=bool) if allowed is None else allowed.copy()
+        allowed[item] = False
+        query_vec = self.dense.vectors[doc : doc + 1]
+        opts = self.options
+        scores = self.dense.best_per_item(
+            query_vec, allowed, k, opts.min_fetch, opts.title_weight, kinds=("content",)
+        )
+        return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
+
+
+def _rrf(lists: tuple[tuple[float, list[int]], ...], rrf_k: float) -> dict[int, float]:
+    """Reciprocal-rank fusion: each list adds ``weight / (rrf_k + rank)`` to its items; a list
+    weighted out contributes neither score nor candidates."""
+    fused: dict[int, float] = {}
+    for weight, ranked in lists:
+        if weight <= 0:
+            continue
+        for rank, item in enumerate(ranked, start=1):
+            fused[item] = fused.get(item, 0.0) + weight / (rrf_k + rank)
+    return fused
