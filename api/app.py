@@ -20,24 +20,20 @@ until the engine is in place, and the engine routes answer 503 ``not_ready`` mea
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
 import recsys
-from api.deps import EngineState
 from api.errors import install_error_handlers
+from api.lifecycle import EngineLoader, EngineState, default_engine_loader, start_loading
 from api.observability import Metrics, ObservabilityMiddleware, RequestLog
 from api.routes import events, experiments, health, items, recommendations, search
 from api.settings import Settings
-from recsys.core.types import SearchService
 from recsys.events.store import ExposureLogger, SqliteEventStore
-from recsys.experiments.config import ExperimentConfig
-from recsys.experiments.serving import check_servable, load_served_experiments
-
-EngineLoader = Callable[[Settings], SearchService]
+from recsys.experiments.serving import load_served_experiments
 
 _DESCRIPTION = """\
 Multilingual search and recommendations over a streaming catalog.
@@ -51,25 +47,6 @@ be stored; retrying is safe), `internal` (500). Every response carries an `X-Req
 header (an incoming sane `X-Request-ID` is echoed, otherwise one is generated); search and
 recommendation responses repeat it in the body.
 """
-
-
-def default_engine_loader(settings: Settings) -> SearchService:
-    """Load the real engine; imported lazily so the API imports without the ML stack."""
-    from recsys.search.hybrid import SearchOptions
-    from recsys.service import Engine
-
-    options = SearchOptions(query_cache_size=settings.query_cache_size)
-    return Engine.load(settings.artifacts_dir, device=settings.encoder_device, options=options)
-
-
-def load_servable(
-    loader: EngineLoader, settings: Settings, experiments: ExperimentConfig
-) -> SearchService:
-    """The engine, once its capabilities (the rankers and retrieval modes its artifact
-    provides) can serve every experiment: a mismatch fails the load with the reason."""
-    engine = loader(settings)
-    check_servable(experiments, engine.capabilities())
-    return engine
 
 
 def create_app(settings: Settings, engine_loader: EngineLoader | None = None) -> FastAPI:
@@ -88,16 +65,8 @@ def create_app(settings: Settings, engine_loader: EngineLoader | None = None) ->
         store = SqliteEventStore(settings.events_db)
         exposure_logger = ExposureLogger(store)
         app.state.event_store, app.state.exposure_logger = store, exposure_logger
-        state = EngineState()
+        state = start_loading(loader, settings, app.state.experiments, metrics)
         app.state.engine_state = state
-        metrics.engine_ready.set(0)
-        thread = threading.Thread(
-            target=state.run_loader,
-            args=(lambda: load_servable(loader, settings, app.state.experiments), metrics),
-            name="recsys-engine-loader",
-            daemon=True,  # a slow load must not keep a stopping process alive
-        )
-        thread.start()
         try:
             yield
         finally:
@@ -120,17 +89,49 @@ def create_app(settings: Settings, engine_loader: EngineLoader | None = None) ->
     app.state.event_store = app.state.exposure_logger = None
     app.state.experiments = load_served_experiments(settings.experiments_path)
 
+    metrics.watch_exposures(lambda: app.state.exposure_logger)
+
     install_error_handlers(app)
     app.add_middleware(ObservabilityMiddleware, metrics=metrics)
-    app.include_router(health.build_router())
-    app.include_router(search.build_router(settings, request_log))
-    app.include_router(items.build_router(settings, request_log))
-    app.include_router(recommendations.build_router(settings, request_log))
-    app.include_router(experiments.build_router())
-    app.include_router(events.build_router(metrics.registry, lambda: app.state.exposure_logger))
+    for module in (health, search, items, recommendations, experiments, events):
+        app.include_router(module.router)
+    _install_openapi(app, settings)
     return app
 
 
 def app_factory() -> FastAPI:
     """For ``uvicorn --factory api.app:app_factory``: settings from ``RECSYS_*`` env vars."""
     return create_app(Settings())
+
+
+def _stamp_limits(schema: dict[str, Any], settings: Settings) -> None:
+    """Write this app's limits into its OpenAPI document: ``k`` (1..max_k, default
+    default_k) and ``q`` (max_query_chars). The routers are shared, the limits are per app."""
+    for path in schema.get("paths", {}).values():
+        for operation in path.values():
+            for param in operation.get("parameters", []):
+                if param.get("in") != "query":
+                    continue
+                if param["name"] == "k":
+                    param["description"] = f"Number of results, 1..{settings.max_k}."
+                    param["schema"] = {
+                        "type": "integer",
+                        "minimum": 1,
+                        "maximum": settings.max_k,
+                        "default": settings.default_k,
+                        "title": "K",
+                        "examples": [10],
+                    }
+                elif param["name"] == "q":
+                    param["schema"]["maxLength"] = settings.max_query_chars
+
+
+def _install_openapi(app: FastAPI, settings: Settings) -> None:
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            _stamp_limits(generate(), settings)  # generate() caches on app.openapi_schema
+        return app.openapi_schema or {}
+
+    app.openapi = openapi  # type: ignore[method-assign]

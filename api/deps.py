@@ -1,137 +1,27 @@
-"""Request dependencies: the engine (or a 503), and the shared, validated query parameters.
-
-Validation choices (all per-parameter failures are 422 ``invalid_parameter``):
-
-* ``q``: surrounding whitespace is stripped and internal runs of whitespace (including tab,
-  CR, LF) collapse to one space; any other control character (Unicode category Cc, e.g. NUL,
-  ESC, DEL) is *rejected*, not removed. Empty / whitespace-only ``q`` is rejected. The length
-  limit (``max_query_chars``) applies to the normalized text.
-* ``lang``: ``^[a-z]{2}$``; ``type``: ``movie`` | ``tv_show``; ``year_min``/``year_max``:
-  integers in 1800..2100; ``genre``: 1..64 characters after stripping, no control characters;
-  ``user_id``: 1..128 characters, no control characters (required on /recommendations).
-* Contradictory but individually valid parameters (``year_min > year_max``) are 400
-  ``invalid_request``. Unknown query parameters are ignored. An empty value (``lang=``) is a
-  value, and is validated like any other (so it is rejected where it does not fit).
+"""Request dependencies: the app's settings, engine, experiments and request log, and the
+limits that depend on the app's settings (``k``, ``q``). Everything is read from the app the
+request belongs to (``request.app.state``), so two apps in one process never share state.
 """
 
 from __future__ import annotations
 
-import logging
-import re
-import threading
-import time
-import unicodedata
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from fastapi import Path, Query, Request
-from pydantic import AfterValidator
+from fastapi import Depends, Query, Request
+from fastapi.exceptions import RequestValidationError
 
 from api.errors import ApiError
-from api.observability import Metrics
+from api.lifecycle import EngineState
+from api.observability import RequestLog
+from api.params import clean_query, get_filters
 from api.settings import Settings
-from recsys.core.errors import InvalidRequestError, RecsysError
 from recsys.core.types import SearchFilters, SearchService
 from recsys.experiments.config import ExperimentConfig
 
-YEAR_MIN, YEAR_MAX = 1800, 2100
-MAX_USER_ID_CHARS = 128
-MAX_GENRE_CHARS = 64
-ITEM_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
-LANG_PATTERN = r"^[a-z]{2}$"
-_ALLOWED_WHITESPACE_CONTROLS = frozenset("\t\n\r")
 
-logger = logging.getLogger("api")
-
-
-# --------------------------------------------------------------------------- engine state
-
-
-@dataclass(frozen=True)
-class _Snapshot:
-    status: Literal["loading", "ready", "failed"]
-    engine: SearchService | None = None
-    reason: str | None = None
-
-
-class EngineState:
-    """Holds the engine once the background loader has produced it.
-
-    One per app (on ``app.state.engine_state``); the loader thread replaces an immutable
-    snapshot, so readers never see a half-updated state.
-    """
-
-    def __init__(self, reason: str = "engine is loading") -> None:
-        self._snapshot = _Snapshot("loading", reason=reason)
-        self._done = threading.Event()
-        self._closed = False
-        self.model_version: str | None = None
-
-    def snapshot(self) -> _Snapshot:
-        return self._snapshot
-
-    @property
-    def status(self) -> Literal["loading", "ready", "failed"]:
-        return self._snapshot.status
-
-    @property
-    def engine(self) -> SearchService | None:
-        return self._snapshot.engine
-
-    @property
-    def reason(self) -> str | None:
-        return self._snapshot.reason
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until the loader finished (either way); True if it did within ``timeout``."""
-        return self._done.wait(timeout)
-
-    def run_loader(self, load: Callable[[], SearchService], metrics: Metrics | None = None) -> None:
-        """Call ``load`` (in the current thread) and record the outcome. Never raises."""
-        started = time.perf_counter()
-        try:
-            engine = load()
-            if engine is None:
-                raise RuntimeError("engine loader returned None")
-            model_version = str(engine.model_version)
-        except BaseException as exc:  # whatever happens, leave the "loading" state
-            reason = str(exc) if isinstance(exc, RecsysError) else f"{type(exc).__name__}: {exc}"
-            # An ArtifactError & co. is an operator's problem with a clear message; anything
-            # else is a bug worth a traceback.
-            logger.error(
-                "engine failed to load: %s",
-                reason,
-                exc_info=None if isinstance(exc, RecsysError) else exc,
-            )
-            self._snapshot = _Snapshot("failed", reason=reason)
-        else:
-            if self._closed:  # the app shut down while we were loading
-                _close_quietly(engine)
-            else:
-                self.model_version = model_version
-                self._snapshot = _Snapshot("ready", engine=engine)
-                if metrics is not None:
-                    metrics.engine_ready.set(1)
-        finally:
-            if metrics is not None:
-                metrics.engine_load_seconds.set(time.perf_counter() - started)
-            self._done.set()
-
-    def close(self) -> None:
-        self._closed = True
-        engine = self._snapshot.engine
-        if engine is not None:
-            _close_quietly(engine)
-
-
-def _close_quietly(engine: object) -> None:
-    close = getattr(engine, "close", None)
-    if callable(close):
-        try:
-            close()
-        except Exception:  # pragma: no cover - best effort on shutdown
-            logger.exception("engine close() failed")
+def settings_of(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
 
 
 async def get_engine(request: Request) -> SearchService:
@@ -149,213 +39,60 @@ async def get_engine(request: Request) -> SearchService:
     )
 
 
-# --------------------------------------------------------------------------- parameters
-
-
-def _control_chars(text: str, allowed: frozenset[str] = frozenset()) -> list[str]:
-    return [c for c in text if c not in allowed and unicodedata.category(c) == "Cc"]
-
-
-def make_query_validator(max_chars: int) -> Callable[[str], str]:
-    def clean_query(value: str) -> str:
-        if _control_chars(value, _ALLOWED_WHITESPACE_CONTROLS):
-            raise ValueError("must not contain control characters (e.g. NUL)")
-        normalized = " ".join(value.split())
-        if not normalized:
-            raise ValueError("must not be empty or whitespace-only")
-        if len(normalized) > max_chars:
-            raise ValueError(
-                f"must be at most {max_chars} characters after trimming (got {len(normalized)})"
-            )
-        return normalized
-
-    return clean_query
-
-
-def _clean_genre(value: str) -> str:
-    if _control_chars(value):
-        raise ValueError("must not contain control characters")
-    value = value.strip()
-    if not value:
-        raise ValueError("must not be empty")
-    if len(value) > MAX_GENRE_CHARS:
-        raise ValueError(f"must be at most {MAX_GENRE_CHARS} characters")
-    return value
-
-
-def _clean_user_id(value: str) -> str:
-    if _control_chars(value):
-        raise ValueError("must not contain control characters")
-    return value
-
-
-LangQuery = Annotated[
-    str | None,
-    Query(
-        pattern=LANG_PATTERN,
-        description="ISO 639-1 code (two lowercase letters) for localized titles/descriptions "
-        "and query understanding. Omit for the catalog's original language.",
-        examples=["fr"],
-    ),
-]
-
-VARIANT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
-
-VariantQuery = Annotated[
-    str | None,
-    Query(
-        pattern=VARIANT_PATTERN,
-        description="QA override: serve this variant of the experiment running on this "
-        "surface instead of the user's assigned one (400 if no running experiment has it). "
-        "Forced requests are answered with the experiment and variant but are not logged as "
-        "randomized exposures.",
-        examples=["treatment"],
-    ),
-]
-
-
 def get_experiments(request: Request) -> ExperimentConfig:
-    """The app's experiments config (``app.state.experiments``)."""
     config = getattr(request.app.state, "experiments", None)
     return config if isinstance(config, ExperimentConfig) else ExperimentConfig()
 
 
-ItemIdPath = Annotated[
-    str,
-    Path(
-        min_length=1,
-        max_length=64,
-        pattern=ITEM_ID_PATTERN,
-        description="Catalog item id: 1-64 characters of letters, digits, '_' and '-'.",
-        examples=["tt0133093"],
-    ),
-]
-
-UserIdQuery = Annotated[
-    str | None,
-    Query(
-        min_length=1,
-        max_length=MAX_USER_ID_CHARS,
-        description="Opaque user id (1-128 chars, no control characters). A known user gets "
-        "personally reranked results; it also decides the user's experiment arm and is "
-        "recorded with what was served.",
-        examples=["u_12345"],
-    ),
-    AfterValidator(_clean_user_id),
-]
+def get_request_log(request: Request) -> RequestLog | None:
+    request_log = getattr(request.app.state, "request_log", None)
+    return request_log if isinstance(request_log, RequestLog) else None
 
 
-RequiredUserIdQuery = Annotated[
-    str,
-    Query(
-        min_length=1,
-        max_length=MAX_USER_ID_CHARS,
-        description="Opaque user id (1-128 chars, no control characters). Required. A user "
-        "the engine does not know is not an error: they get cold-start recommendations.",
-        examples=["u_12345"],
-    ),
-    AfterValidator(_clean_user_id),
-]
-
-
-MATURITY_RATING_PATTERN = re.compile(r"^[A-Za-z0-9+-]{1,16}$")
-MAX_MATURITY_RATINGS = 20
-
-
-def _parse_maturity_ratings(value: str | None) -> str | None:
-    """'pg, PG-13' -> 'pg,PG-13'; each rating 1-16 of A-Z, 0-9, '-', '+'."""
-    if value is None:
-        return None
-    ratings = [part.strip() for part in value.split(",")]
-    if not ratings or len(ratings) > MAX_MATURITY_RATINGS:
-        raise ValueError(f"give 1 to {MAX_MATURITY_RATINGS} comma-separated ratings")
-    for rating in ratings:
-        if not MATURITY_RATING_PATTERN.match(rating):
-            raise ValueError(
-                f"{rating!r} is not a maturity rating (1-16 characters: letters, digits, - or +)"
-            )
-    return ",".join(ratings)
-
-
-def get_filters(
-    item_type: Annotated[
-        Literal["movie", "tv_show"] | None,
-        Query(alias="type", description="Only items of this type.", examples=["movie"]),
-    ] = None,
-    genre: Annotated[
-        str | None,
-        Query(
-            description="Only items with this genre (1-64 characters).",
-            examples=["Science Fiction"],
-        ),
-        AfterValidator(_clean_genre),
-    ] = None,
-    year_min: Annotated[
-        int | None,
-        Query(
-            ge=YEAR_MIN,
-            le=YEAR_MAX,
-            description="Earliest release year (inclusive).",
-            examples=[1990],
-        ),
-    ] = None,
-    year_max: Annotated[
-        int | None,
-        Query(
-            ge=YEAR_MIN,
-            le=YEAR_MAX,
-            description="Latest release year (inclusive).",
-            examples=[2005],
-        ),
-    ] = None,
-    original_language: Annotated[
-        str | None,
-        Query(
-            pattern=LANG_PATTERN,
-            description="Only items originally in this language (ISO 639-1, e.g. `fr`, `ja`).",
-            examples=["fr"],
-        ),
-    ] = None,
-    maturity_rating: Annotated[
-        str | None,
-        Query(
-            description="Only items with one of these maturity ratings, comma-separated "
-            "(case-insensitive), e.g. `G,PG,TV-Y,TV-G`.",
-            examples=["PG,PG-13,TV-PG"],
-        ),
-        AfterValidator(_parse_maturity_ratings),
-    ] = None,
-) -> SearchFilters:
-    """Structured filters; the year range is checked for consistency by :func:`check_filters`
-    in the handler, so that per-parameter 422s are reported before a contradiction's 400."""
-    return SearchFilters(
-        type=item_type,
-        genre=genre,
-        year_min=year_min,
-        year_max=year_max,
-        original_language=original_language,
-        maturity_ratings=tuple(maturity_rating.split(",")) if maturity_rating else None,
+def _invalid(name: str, message: str, value: Any, **extra: Any) -> RequestValidationError:
+    return RequestValidationError(
+        [{"loc": ("query", name), "msg": message, "input": value, **extra}]
     )
 
 
-def check_filters(filters: SearchFilters) -> SearchFilters | None:
-    """Reject contradictory filters (400); return None for "no filters"."""
-    if (
-        filters.year_min is not None
-        and filters.year_max is not None
-        and filters.year_min > filters.year_max
-    ):
-        raise InvalidRequestError(
-            f"year_min ({filters.year_min}) must not be greater than year_max ({filters.year_max})"
-        )
-    return None if filters.is_empty() else filters
+def page_size(
+    request: Request,
+    k: Annotated[
+        int | None,
+        Query(ge=1, description="Number of results, 1..max_k (RECSYS_MAX_K).", examples=[10]),
+    ] = None,
+) -> int:
+    """``k``: the app's ``default_k`` when absent, at most its ``max_k``."""
+    settings = settings_of(request)
+    if k is None:
+        return settings.default_k
+    if k > settings.max_k:
+        message = f"Input should be less than or equal to {settings.max_k}"
+        raise _invalid("k", message, k, type="less_than_equal", ctx={"le": settings.max_k})
+    return k
 
 
-def k_query(settings: Settings) -> Any:
-    """The ``k`` parameter of every list route: 1..``max_k`` results."""
-    return Query(
-        ge=1,
-        le=settings.max_k,
-        description=f"Number of results, 1..{settings.max_k}.",
-        examples=[10],
-    )
+def query_text(
+    request: Request,
+    q: Annotated[
+        str,
+        Query(
+            description="Free-text query. Surrounding whitespace is stripped and internal "
+            "whitespace collapsed; control characters (e.g. NUL) are rejected with 422; at "
+            "most max_query_chars (RECSYS_MAX_QUERY_CHARS) characters after trimming.",
+            examples=["film de science-fiction avec des robots"],
+        ),
+    ],
+) -> str:
+    try:
+        return clean_query(q, settings_of(request).max_query_chars)
+    except ValueError as exc:
+        raise _invalid("q", str(exc), None, type="value_error") from None
+
+
+EngineDep = Annotated[SearchService, Depends(get_engine)]
+ExperimentsDep = Annotated[ExperimentConfig, Depends(get_experiments)]
+RequestLogDep = Annotated[RequestLog | None, Depends(get_request_log)]
+FiltersDep = Annotated[SearchFilters, Depends(get_filters)]
+PageSize = Annotated[int, Depends(page_size)]
+QueryText = Annotated[str, Depends(query_text)]

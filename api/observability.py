@@ -11,17 +11,21 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encoder
+from prometheus_client.registry import Collector
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import REQUEST_ID_HEADER
+from recsys.events.store import ExposureLogger
 
 logger = logging.getLogger("api")
 
@@ -65,6 +69,21 @@ class Metrics:
             "Seconds the engine loader took (set when it finishes, successfully or not).",
             registry=self.registry,
         )
+        self.events = Counter(
+            "recsys_events",
+            "Events posted, by outcome (accepted | duplicate).",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.event_batches_rejected = Counter(
+            "recsys_event_batches_rejected",
+            "Event batches refused as invalid (422).",
+            registry=self.registry,
+        )
+
+    def watch_exposures(self, get_logger: Callable[[], ExposureLogger | None]) -> None:
+        """Export the exposure logger's counters (the logger lives per lifespan)."""
+        self.registry.register(ExposureCollector(get_logger))
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
         self.requests.labels(route=route, method=method, status=str(status)).inc()
@@ -162,3 +181,20 @@ class RequestLog:
             self._metrics.request_log_failures.inc()
             logger.warning("request log write to %s failed: %s", self.path, exc)
             return False
+
+
+class ExposureCollector(Collector):
+    """Reads the exposure logger's counters at scrape time (the logger lives per lifespan)."""
+
+    def __init__(self, get_logger: Callable[[], ExposureLogger | None]) -> None:
+        self._get_logger = get_logger
+
+    def collect(self) -> Any:
+        exposure_logger = self._get_logger()
+        for name, text in (
+            ("written", "Exposures stored."),
+            ("dropped", "Exposures dropped because the queue was full or closed."),
+            ("failed", "Exposures lost because the store write failed."),
+        ):
+            value = getattr(exposure_logger, name, 0) if exposure_logger is not None else 0
+            yield CounterMetricFamily(f"recsys_exposures_{name}", text, value=value)

@@ -20,7 +20,8 @@ from typing import Any
 
 from api.routes.serving import log_exposure
 from bench.common import RESULTS_DIR, percentile, run_header, write_json
-from recsys.events.store import ExposureLogger, SqliteEventStore, validate_events
+from recsys.events.schema import validate_events
+from recsys.events.store import ExposureLogger, SqliteEventStore
 
 
 def _stats(ms: list[float]) -> dict[str, float]:

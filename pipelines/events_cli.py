@@ -20,7 +20,8 @@ import polars as pl
 import typer
 
 from recsys.core.errors import RecsysError
-from recsys.events.store import EVENT_TYPES, EVENTS_DB_ENV, SqliteEventStore, default_events_db
+from recsys.events.schema import EVENT_TYPES
+from recsys.events.store import EVENTS_DB_ENV, SqliteEventStore, default_events_db
 
 events_app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Inspect the event store."

@@ -21,28 +21,18 @@ Body ``{"events": [...]}`` with 1..1000 events (fields and validation rules:
 # No `from __future__ import annotations`: FastAPI evaluates the endpoint annotations.
 
 import logging
-from collections.abc import Callable
 from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Request
-from prometheus_client import CollectorRegistry, Counter
-from prometheus_client.core import CounterMetricFamily
-from prometheus_client.registry import Collector
 from pydantic import BaseModel, Field
 
 from api.errors import ApiError
+from api.observability import Metrics
 from api.routes.serving import request_id_of
 from api.schemas import error_responses
-from recsys.events.store import (
-    EVENT_TYPES,
-    MAX_POSITION,
-    EventStore,
-    EventStoreError,
-    ExposureLogger,
-    InvalidEventError,
-    validate_events,
-)
+from recsys.events.schema import EVENT_TYPES, MAX_POSITION, InvalidEventError, validate_events
+from recsys.events.store import EventStore, EventStoreError
 
 logger = logging.getLogger("api")
 
@@ -152,83 +142,50 @@ def parse_batch(body: bytes) -> list[Any]:
     return events
 
 
-class _ExposureCollector(Collector):
-    """Reads the exposure logger's counters at scrape time (the logger lives per lifespan)."""
-
-    def __init__(self, get_logger: Callable[[], ExposureLogger | None]) -> None:
-        self._get_logger = get_logger
-
-    def collect(self) -> Any:
-        exposure_logger = self._get_logger()
-        for name, text in (
-            ("written", "Exposures stored."),
-            ("dropped", "Exposures dropped because the queue was full or closed."),
-            ("failed", "Exposures lost because the store write failed."),
-        ):
-            value = getattr(exposure_logger, name, 0) if exposure_logger is not None else 0
-            yield CounterMetricFamily(f"recsys_exposures_{name}", text, value=value)
+router = APIRouter(prefix="/v1", tags=["events"])
 
 
-def build_router(
-    registry: CollectorRegistry, get_exposure_logger: Callable[[], ExposureLogger | None]
-) -> APIRouter:
-    """The events route, its counters and the exposure-log counters on the app's registry."""
-    router = APIRouter(prefix="/v1", tags=["events"])
-    stored = Counter(
-        "recsys_events",
-        "Events posted, by outcome (accepted | duplicate).",
-        ["outcome"],
-        registry=registry,
+@router.post(
+    "/events",
+    response_model=EventsAccepted,
+    summary="Record feedback events (idempotent by event_id; durable before the answer)",
+    responses={
+        **error_responses(422, 503),
+        413: {"description": "payload_too_large: body over 1 MiB"},
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": _BATCH_JSON_SCHEMA}},
+        }
+    },
+)
+def post_events(
+    request: Request, body: Annotated[bytes, Depends(read_bounded_body)]
+) -> EventsAccepted:
+    store: EventStore | None = getattr(request.app.state, "event_store", None)
+    if store is None:
+        raise ApiError(503, "not_ready", "event store is not open")
+    metrics: Metrics = request.app.state.metrics
+    try:
+        events = validate_events(parse_batch(body))
+    except (ApiError, InvalidEventError) as exc:
+        metrics.event_batches_rejected.inc()
+        if isinstance(exc, ApiError):
+            raise
+        raise ApiError(422, "invalid_parameter", str(exc)) from None
+    try:
+        accepted, duplicates = store.append_events(events)
+    except EventStoreError as exc:
+        logger.error("event batch not stored: %s", exc)
+        raise ApiError(
+            503,
+            "store_unavailable",
+            "events could not be stored; retry (batches are idempotent)",
+            headers={"Retry-After": "1"},
+        ) from None
+    metrics.events.labels(outcome="accepted").inc(accepted)
+    metrics.events.labels(outcome="duplicate").inc(duplicates)
+    return EventsAccepted(
+        accepted=accepted, duplicates=duplicates, request_id=request_id_of(request)
     )
-    rejected = Counter(
-        "recsys_event_batches_rejected",
-        "Event batches refused as invalid (422).",
-        registry=registry,
-    )
-    registry.register(_ExposureCollector(get_exposure_logger))
-
-    @router.post(
-        "/events",
-        response_model=EventsAccepted,
-        summary="Record feedback events (idempotent by event_id; durable before the answer)",
-        responses={
-            **error_responses(422, 503),
-            413: {"description": "payload_too_large: body over 1 MiB"},
-        },
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": _BATCH_JSON_SCHEMA}},
-            }
-        },
-    )
-    def post_events(
-        request: Request, body: Annotated[bytes, Depends(read_bounded_body)]
-    ) -> EventsAccepted:
-        store: EventStore | None = getattr(request.app.state, "event_store", None)
-        if store is None:
-            raise ApiError(503, "not_ready", "event store is not open")
-        try:
-            events = validate_events(parse_batch(body))
-        except (ApiError, InvalidEventError) as exc:
-            rejected.inc()
-            if isinstance(exc, ApiError):
-                raise
-            raise ApiError(422, "invalid_parameter", str(exc)) from None
-        try:
-            accepted, duplicates = store.append_events(events)
-        except EventStoreError as exc:
-            logger.error("event batch not stored: %s", exc)
-            raise ApiError(
-                503,
-                "store_unavailable",
-                "events could not be stored; retry (batches are idempotent)",
-                headers={"Retry-After": "1"},
-            ) from None
-        stored.labels(outcome="accepted").inc(accepted)
-        stored.labels(outcome="duplicate").inc(duplicates)
-        return EventsAccepted(
-            accepted=accepted, duplicates=duplicates, request_id=request_id_of(request)
-        )
-
-    return router

@@ -10,12 +10,12 @@ search and recommendation responses report for that user.
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Path
 from pydantic import BaseModel, Field
 
-from api.deps import RequiredUserIdQuery, get_experiments
+from api.deps import ExperimentsDep
+from api.params import RequiredUserIdQuery
 from api.schemas import error_responses
-from recsys.experiments.config import ExperimentConfig
 
 
 class VariantOut(BaseModel):
@@ -45,29 +45,28 @@ class AssignmentResponse(BaseModel):
     user_id: str
 
 
-def build_router() -> APIRouter:
-    router = APIRouter(prefix="/v1/experiments", tags=["experiments"])
+router = APIRouter(prefix="/v1/experiments", tags=["experiments"])
 
-    @router.get("", response_model=ExperimentsResponse, summary="Declared experiments")
-    async def list_experiments(
-        config: Annotated[ExperimentConfig, Depends(get_experiments)],
-    ) -> dict[str, Any]:
-        return config.to_public()
 
-    @router.get(
-        "/{key}/assignment",
-        response_model=AssignmentResponse,
-        summary="The variant a user is assigned to in one experiment",
-        responses=error_responses(404, 422),
+@router.get("", response_model=ExperimentsResponse, summary="Declared experiments")
+async def list_experiments(
+    config: ExperimentsDep,
+) -> dict[str, Any]:
+    return config.to_public()
+
+
+@router.get(
+    "/{key}/assignment",
+    response_model=AssignmentResponse,
+    summary="The variant a user is assigned to in one experiment",
+    responses=error_responses(404, 422),
+)
+async def assignment(
+    config: ExperimentsDep,
+    key: Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")],
+    user_id: RequiredUserIdQuery,
+) -> AssignmentResponse:
+    assigned = config.assign_experiment(key, user_id)  # NotFoundError -> 404
+    return AssignmentResponse(
+        experiment=key, variant=assigned.variant if assigned else None, user_id=user_id
     )
-    async def assignment(
-        config: Annotated[ExperimentConfig, Depends(get_experiments)],
-        key: Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")],
-        user_id: RequiredUserIdQuery,
-    ) -> AssignmentResponse:
-        assigned = config.assign_experiment(key, user_id)  # NotFoundError -> 404
-        return AssignmentResponse(
-            experiment=key, variant=assigned.variant if assigned else None, user_id=user_id
-        )
-
-    return router

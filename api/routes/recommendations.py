@@ -23,84 +23,70 @@ An unknown user is not an error: the engine answers a cold-start (popularity) li
 was served goes to the request log with ``route: "recommendations"``.
 """
 
-# No `from __future__ import annotations`: the endpoints are closures whose parameter
-# annotations use per-app values, and FastAPI must evaluate them at definition time.
+# No `from __future__ import annotations`: FastAPI evaluates the endpoint annotations.
 
 import time
 from dataclasses import asdict
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 
-from api.deps import (
-    LangQuery,
-    RequiredUserIdQuery,
-    VariantQuery,
-    check_filters,
-    get_engine,
-    get_experiments,
-    get_filters,
-    k_query,
-)
-from api.observability import RequestLog
+from api.deps import EngineDep, ExperimentsDep, FiltersDep, PageSize, RequestLogDep
+from api.params import LangQuery, RequiredUserIdQuery, VariantQuery, check_filters
 from api.routes.serving import log_response, request_id_of
 from api.schemas import RecommendationResponse, error_responses
-from api.settings import Settings
-from recsys.core.types import RecommendRequest, SearchFilters, SearchService
-from recsys.experiments.config import ExperimentConfig
+from recsys.core.types import RecommendRequest
 from recsys.experiments.serving import assignment_for, serve_recommendations
 
+router = APIRouter(prefix="/v1", tags=["recommendations"])
 
-def build_router(settings: Settings, request_log: RequestLog | None) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["recommendations"])
 
-    @router.get(
-        "/recommendations",
-        response_model=RecommendationResponse,
-        summary="Recommendations for a user (cold-start popularity list for unknown users)",
-        responses=error_responses(400, 422, 503),
+@router.get(
+    "/recommendations",
+    response_model=RecommendationResponse,
+    summary="Recommendations for a user (cold-start popularity list for unknown users)",
+    responses=error_responses(400, 422, 503),
+)
+def recommendations(
+    request: Request,
+    engine: EngineDep,
+    user_id: RequiredUserIdQuery,
+    filters: FiltersDep,
+    experiments: ExperimentsDep,
+    request_log: RequestLogDep,
+    k: PageSize,
+    include_seen: Annotated[
+        bool,
+        Query(
+            description="Also recommend items the user already consumed (default: they "
+            "are excluded).",
+            examples=[False],
+        ),
+    ] = False,
+    lang: LangQuery = None,
+    variant: VariantQuery = None,
+) -> RecommendationResponse:
+    # A plain `def`: FastAPI runs it in the thread pool, so the CPU-bound engine call
+    # does not block the event loop.
+    started = time.perf_counter()
+    request_id = request_id_of(request)
+    arm = assignment_for(experiments, "recommendations", user_id, variant)
+    recommend_request = RecommendRequest(user_id, k, check_filters(filters), lang, include_seen)
+    served = serve_recommendations(engine, arm, request_id, recommend_request)
+    result = served.result
+    response = RecommendationResponse.from_result(result, request_id)
+    response.items = response.items[:k]
+    response.experiment, response.variant = served.experiment, served.variant
+    log_response(
+        request,
+        request_log,
+        served,
+        route="recommendations",
+        started=started,
+        request_id=request_id,
+        model_version=response.model_version,
+        items=[(item.item_id, item.score) for item in response.items],
+        params={"k": k, "lang": lang, **asdict(filters), "include_seen": include_seen},
+        user_id=user_id,
     )
-    def recommendations(
-        request: Request,
-        engine: Annotated[SearchService, Depends(get_engine)],
-        user_id: RequiredUserIdQuery,
-        filters: Annotated[SearchFilters, Depends(get_filters)],
-        experiments: Annotated[ExperimentConfig, Depends(get_experiments)],
-        k: Annotated[int, k_query(settings)] = settings.default_k,
-        include_seen: Annotated[
-            bool,
-            Query(
-                description="Also recommend items the user already consumed (default: they "
-                "are excluded).",
-                examples=[False],
-            ),
-        ] = False,
-        lang: LangQuery = None,
-        variant: VariantQuery = None,
-    ) -> RecommendationResponse:
-        # A plain `def`: FastAPI runs it in the thread pool, so the CPU-bound engine call
-        # does not block the event loop.
-        started = time.perf_counter()
-        request_id = request_id_of(request)
-        arm = assignment_for(experiments, "recommendations", user_id, variant)
-        recommend_request = RecommendRequest(user_id, k, check_filters(filters), lang, include_seen)
-        served = serve_recommendations(engine, arm, request_id, recommend_request)
-        result = served.result
-        response = RecommendationResponse.from_result(result, request_id)
-        response.items = response.items[:k]
-        response.experiment, response.variant = served.experiment, served.variant
-        log_response(
-            request,
-            request_log,
-            served,
-            route="recommendations",
-            started=started,
-            request_id=request_id,
-            model_version=response.model_version,
-            items=[(item.item_id, item.score) for item in response.items],
-            params={"k": k, "lang": lang, **asdict(filters), "include_seen": include_seen},
-            user_id=user_id,
-        )
-        return response
-
-    return router
+    return response

@@ -13,7 +13,8 @@ from typing import Any
 from fastapi import Request
 
 from api.observability import RequestLog
-from recsys.events.store import Exposure, ExposureLogger
+from recsys.events.schema import Exposure
+from recsys.events.store import ExposureLogger
 from recsys.experiments.serving import Served
 
 logger = logging.getLogger("api")

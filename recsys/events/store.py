@@ -41,37 +41,10 @@ import polars as pl
 from recsys.core.errors import RecsysError
 from recsys.events.schema import (
     EVENT_SCHEMA,
-    EVENT_TYPES,
-    EXPOSURE_ROUTES,
     EXPOSURE_SCHEMA,
-    MAX_POSITION,
     Event,
     Exposure,
-    InvalidEventError,
-    validate_event,
-    validate_events,
 )
-
-__all__ = [
-    "DEFAULT_EVENTS_DB",
-    "EVENT_SCHEMA",
-    "EVENT_TYPES",
-    "EVENTS_DB_ENV",
-    "EXPOSURE_ROUTES",
-    "EXPOSURE_SCHEMA",
-    "MAX_POSITION",
-    "Event",
-    "EventStore",
-    "EventStoreError",
-    "Exposure",
-    "ExposureLogger",
-    "InvalidEventError",
-    "SqliteEventStore",
-    "default_events_db",
-    "format_ts",
-    "validate_event",
-    "validate_events",
-]
 
 logger = logging.getLogger(__name__)
 

@@ -34,7 +34,8 @@ import polars as pl
 
 from recsys.catalog.ingest.report import SourceReport
 from recsys.core.errors import InputDataError
-from recsys.events.store import EVENT_TYPES, EVENTS_DB_ENV, EventStoreError, SqliteEventStore
+from recsys.events.schema import EVENT_TYPES
+from recsys.events.store import EVENTS_DB_ENV, EventStoreError, SqliteEventStore
 from recsys.history.interactions import CONSUME_TYPES, INTERACTIONS_SCHEMA
 
 SOURCE_NAME = "logged_events"

@@ -161,7 +161,8 @@ def test_command(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 def test_command_reads_the_sqlite_store(tmp_path: Path) -> None:
-    from recsys.events.store import Exposure, SqliteEventStore, validate_events
+    from recsys.events.schema import Exposure, validate_events
+    from recsys.events.store import SqliteEventStore
 
     exposures, events = simulate(users=60)
     db = tmp_path / "events.sqlite3"

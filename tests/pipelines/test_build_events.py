@@ -22,7 +22,8 @@ from pipelines.cli import app
 from recsys.core.artifacts import load_manifest
 from recsys.core.errors import InputDataError
 from recsys.core.types import RecommendRequest
-from recsys.events.store import SqliteEventStore, validate_events
+from recsys.events.schema import validate_events
+from recsys.events.store import SqliteEventStore
 from recsys.search.encoder import HashingEncoder
 from recsys.service import Engine
 from tests.personalization_data import (

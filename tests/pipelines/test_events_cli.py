@@ -9,7 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from pipelines.cli import app
-from recsys.events.store import EVENTS_DB_ENV, SqliteEventStore, validate_events
+from recsys.events.schema import validate_events
+from recsys.events.store import EVENTS_DB_ENV, SqliteEventStore
 
 runner = CliRunner()
 

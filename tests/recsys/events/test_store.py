@@ -11,19 +11,21 @@ from typing import Any
 import polars as pl
 import pytest
 
-from recsys.events.store import (
-    DEFAULT_EVENTS_DB,
+from recsys.events.schema import (
     EVENT_SCHEMA,
-    EVENTS_DB_ENV,
     EXPOSURE_SCHEMA,
-    EventStoreError,
     Exposure,
-    ExposureLogger,
     InvalidEventError,
-    SqliteEventStore,
-    default_events_db,
     validate_event,
     validate_events,
+)
+from recsys.events.store import (
+    DEFAULT_EVENTS_DB,
+    EVENTS_DB_ENV,
+    EventStoreError,
+    ExposureLogger,
+    SqliteEventStore,
+    default_events_db,
 )
 
 

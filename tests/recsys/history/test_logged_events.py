@@ -9,7 +9,8 @@ import polars as pl
 import pytest
 
 from recsys.core.errors import InputDataError
-from recsys.events.store import EVENT_SCHEMA, SqliteEventStore, validate_events
+from recsys.events.schema import EVENT_SCHEMA, validate_events
+from recsys.events.store import SqliteEventStore
 from recsys.history.interactions import INTERACTIONS_SCHEMA, InteractionLog
 from recsys.history.logged_events import (
     EVENT_STRENGTH,

@@ -1,0 +1,149 @@
+"""The engine's lifecycle in the service: loaded once, in a background thread, behind an
+immutable snapshot (``loading`` -> ``ready`` | ``failed``), closed at shutdown.
+
+``/healthz`` answers at once; ``/readyz`` and the engine routes answer 503 until the snapshot
+is ``ready``. The loaded engine must be able to serve every configured experiment (its
+``capabilities()``), or the load fails with the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from api.observability import Metrics
+from api.settings import Settings
+from recsys.core.errors import RecsysError
+from recsys.core.types import SearchService
+from recsys.experiments.config import ExperimentConfig
+from recsys.experiments.serving import check_servable
+
+EngineLoader = Callable[[Settings], SearchService]
+
+logger = logging.getLogger("api")
+
+
+def default_engine_loader(settings: Settings) -> SearchService:
+    """Load the real engine; imported lazily so the API imports without the ML stack."""
+    from recsys.search.hybrid import SearchOptions
+    from recsys.service import Engine
+
+    options = SearchOptions(query_cache_size=settings.query_cache_size)
+    return Engine.load(settings.artifacts_dir, device=settings.encoder_device, options=options)
+
+
+def load_servable(
+    loader: EngineLoader, settings: Settings, experiments: ExperimentConfig
+) -> SearchService:
+    """The engine, once its capabilities (the rankers and retrieval modes its artifact
+    provides) can serve every experiment: a mismatch fails the load with the reason."""
+    engine = loader(settings)
+    check_servable(experiments, engine.capabilities())
+    return engine
+
+
+def start_loading(
+    loader: EngineLoader, settings: Settings, experiments: ExperimentConfig, metrics: Metrics
+) -> EngineState:
+    """A new ``EngineState`` whose loader runs in a daemon thread (a slow load must not keep
+    a stopping process alive)."""
+    state = EngineState()
+    metrics.engine_ready.set(0)
+    thread = threading.Thread(
+        target=state.run_loader,
+        args=(lambda: load_servable(loader, settings, experiments), metrics),
+        name="recsys-engine-loader",
+        daemon=True,
+    )
+    thread.start()
+    return state
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    status: Literal["loading", "ready", "failed"]
+    engine: SearchService | None = None
+    reason: str | None = None
+
+
+class EngineState:
+    """Holds the engine once the background loader has produced it.
+
+    One per app (on ``app.state.engine_state``); the loader thread replaces an immutable
+    snapshot, so readers never see a half-updated state.
+    """
+
+    def __init__(self, reason: str = "engine is loading") -> None:
+        self._snapshot = _Snapshot("loading", reason=reason)
+        self._done = threading.Event()
+        self._closed = False
+        self.model_version: str | None = None
+
+    def snapshot(self) -> _Snapshot:
+        return self._snapshot
+
+    @property
+    def status(self) -> Literal["loading", "ready", "failed"]:
+        return self._snapshot.status
+
+    @property
+    def engine(self) -> SearchService | None:
+        return self._snapshot.engine
+
+    @property
+    def reason(self) -> str | None:
+        return self._snapshot.reason
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the loader finished (either way); True if it did within ``timeout``."""
+        return self._done.wait(timeout)
+
+    def run_loader(self, load: Callable[[], SearchService], metrics: Metrics | None = None) -> None:
+        """Call ``load`` (in the current thread) and record the outcome. Never raises."""
+        started = time.perf_counter()
+        try:
+            engine = load()
+            if engine is None:
+                raise RuntimeError("engine loader returned None")
+            model_version = str(engine.model_version)
+        except BaseException as exc:  # whatever happens, leave the "loading" state
+            reason = str(exc) if isinstance(exc, RecsysError) else f"{type(exc).__name__}: {exc}"
+            # An ArtifactError & co. is an operator's problem with a clear message; anything
+            # else is a bug worth a traceback.
+            logger.error(
+                "engine failed to load: %s",
+                reason,
+                exc_info=None if isinstance(exc, RecsysError) else exc,
+            )
+            self._snapshot = _Snapshot("failed", reason=reason)
+        else:
+            if self._closed:  # the app shut down while we were loading
+                _close_quietly(engine)
+            else:
+                self.model_version = model_version
+                self._snapshot = _Snapshot("ready", engine=engine)
+                if metrics is not None:
+                    metrics.engine_ready.set(1)
+        finally:
+            if metrics is not None:
+                metrics.engine_load_seconds.set(time.perf_counter() - started)
+            self._done.set()
+
+    def close(self) -> None:
+        self._closed = True
+        engine = self._snapshot.engine
+        if engine is not None:
+            _close_quietly(engine)
+
+
+def _close_quietly(engine: object) -> None:
+    close = getattr(engine, "close", None)
+    if callable(close):
+        try:
+            close()
+        except Exception:  # pragma: no cover - best effort on shutdown
+            logger.exception("engine close() failed")
