@@ -40,6 +40,11 @@ class Settings(BaseSettings):
     # Query embeddings cached for repeated queries (0 disables the cache).
     query_cache_size: int = Field(default=4096, ge=0, le=1_000_000)
 
+    @field_validator("events_db", mode="before")
+    @classmethod
+    def _empty_events_db_is_the_default(cls, value: object) -> object:
+        return DEFAULT_EVENTS_DB if value == "" else value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _lowercase_log_level(cls, value: object) -> object:

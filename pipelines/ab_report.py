@@ -231,11 +231,11 @@ def ab_report(
 ) -> None:
     """Per-variant users, impressions, CTR, play rate and NDCG@10 with 95% CIs, the
     sample-ratio-mismatch check and the interleaving win rate."""
-    from recsys.events.store import default_events_db
+    from api.settings import Settings
 
     try:
         config = load_experiments(experiments)
-        exposures, events = _read_store(db or default_events_db())
+        exposures, events = _read_store(db or Settings().events_db)
         report = build_report(exposures, events, config, experiment, n_boot, seed)
         if plot is not None:
             plot_report(report, plot)

@@ -19,9 +19,10 @@ import orjson
 import polars as pl
 import typer
 
+from api.settings import Settings
 from recsys.core.errors import RecsysError
 from recsys.events.schema import EVENT_TYPES
-from recsys.events.store import EVENTS_DB_ENV, SqliteEventStore, default_events_db
+from recsys.events.store import EVENTS_DB_ENV, SqliteEventStore
 
 events_app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Inspect the event store."
@@ -66,7 +67,7 @@ def export(
     ] = None,
 ) -> None:
     """Write the stored events as JSON lines, oldest first, one event per line."""
-    path = db if db is not None else default_events_db()
+    path = db if db is not None else Settings().events_db
     unknown = sorted(set(event_type or ()) - set(EVENT_TYPES))
     if unknown:
         _fail(f"--type must be one of {', '.join(EVENT_TYPES)}, not {unknown[0]!r}")

@@ -58,10 +58,11 @@ def simulate(
     through its experiment; then the A/B report and the interleaving-vs-A/B sample sizes."""
     import httpx
 
+    from api.settings import Settings
     from pipelines.ab_report import build_report, plot_report, render_table
     from pipelines.evaluation_report import to_jsonable
     from pipelines.simulate import read_holdout, run_simulation, sample_sizes, wait_for_exposures
-    from recsys.events.store import SqliteEventStore, default_events_db
+    from recsys.events.store import SqliteEventStore
     from recsys.experiments.config import load_experiments
 
     try:
@@ -79,7 +80,7 @@ def simulate(
             f"pages by variant {stats.by_variant}",
             err=as_json,
         )
-        store = SqliteEventStore(db or default_events_db(), create=False)
+        store = SqliteEventStore(db or Settings().events_db, create=False)
         try:
             exposures = wait_for_exposures(store.read_exposures, stats.requests)
             events = store.read_events()

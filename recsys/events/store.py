@@ -16,17 +16,16 @@ WAL) before returning, so whatever they acknowledged survives a ``kill -9`` righ
 Timestamps are stored as ISO 8601 UTC text with milliseconds (``2026-11-20T12:00:00.000Z``),
 which sorts chronologically; reads return ``pl.Datetime("us", "UTC")``.
 
-The server (``Settings.events_db``) and ``recsys events export`` find the same file by
-default: :func:`default_events_db`, i.e. ``$RECSYS_EVENTS_DB`` or ``var/events.sqlite3``
-(relative paths resolve against each process's working directory).
+The server and the CLIs (``recsys events export``, ``ab-report``, ``simulate``) find the same
+file by default: ``api.settings.Settings.events_db``, i.e. ``$RECSYS_EVENTS_DB`` or
+``var/events.sqlite3`` (relative paths resolve against each process's working directory).
 
-Records, schemas and validation live in :mod:`recsys.events.schema` (re-exported here).
+Records, schemas and validation live in :mod:`recsys.events.schema`.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import sqlite3
 import threading
@@ -68,11 +67,6 @@ CREATE INDEX IF NOT EXISTS exposures_ts ON exposures (ts);
 
 class EventStoreError(RecsysError):
     """The store cannot be opened, read or written (the message names the file)."""
-
-
-def default_events_db() -> Path:
-    """``$RECSYS_EVENTS_DB`` if set and non-empty, else ``DEFAULT_EVENTS_DB``."""
-    return Path(os.environ.get(EVENTS_DB_ENV) or DEFAULT_EVENTS_DB)
 
 
 def format_ts(ts: datetime) -> str:

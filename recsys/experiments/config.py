@@ -27,15 +27,16 @@ from __future__ import annotations
 
 import hashlib
 import re
-import tomllib
 from bisect import bisect_right
-from collections.abc import Collection, Iterable
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
+from recsys.core.config import load_toml
 from recsys.core.errors import InputDataError, InvalidRequestError, NotFoundError
 from recsys.defaults import DEFAULT_EXPERIMENTS
+from recsys.experiments.tables import DEFAULT_LAYER, ExperimentTable, parse_file, where
 from recsys.ranking.rankers import RECOMMENDATION_RANKERS, SEARCH_RANKERS
 from recsys.search.hybrid import RETRIEVAL_MODES
 
@@ -45,12 +46,7 @@ STATUSES: tuple[str, ...] = ("running", "stopped")
 # every name a variant may use: the rankers' and retrieval modes' own declarations
 KNOWN_RANKERS: frozenset[str] = frozenset(RECOMMENDATION_RANKERS + SEARCH_RANKERS)
 KNOWN_RETRIEVALS: frozenset[str] = frozenset(RETRIEVAL_MODES)
-DEFAULT_LAYER = "default"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # safe in URL paths and query strings
-
-_EXPERIMENT_KEYS = {"key", "salt", "traffic", "surfaces", "layer", "status", "variants"}
-_EXPERIMENT_KEYS |= {"description"}
-_VARIANT_KEYS = {"name", "weight", "ranker", "retrieval", "interleave", "description"}
 
 
 def bucket(salt: str, key: str, user_id: str) -> int:
@@ -332,21 +328,15 @@ class ExperimentConfig:
     ) -> ExperimentConfig:
         """Validate parsed TOML; pass ``rankers=None`` / ``retrievals=None`` to skip the name
         checks (and call ``check_names`` later)."""
-        _unknown(source, "top level", data, {"experiments", "layers"})
-        layers = data.get("layers", {})
-        if not isinstance(layers, dict):
-            raise InputDataError(source, "[layers] must be a table of tables")
-        salts: dict[str, str] = {}
-        for name, table in layers.items():
-            where = f"[layers.{name}]"
-            if not isinstance(table, dict):
-                raise InputDataError(source, f"{where} must be a table")
-            _unknown(source, where, table, {"salt"})
-            salts[name] = _typed(source, where, table, "salt", str, name)
-        raw = data.get("experiments", [])
-        if not isinstance(raw, list):
-            raise InputDataError(source, "experiments must be an array of tables [[experiments]]")
-        experiments = [_experiment(source, i, table) for i, table in enumerate(raw)]
+        try:
+            tables = parse_file(data)
+        except ValueError as exc:
+            raise InputDataError(source, str(exc)) from None
+        experiments = [
+            _experiment(source, where(("experiments", i), data), table)
+            for i, table in enumerate(tables.experiments)
+        ]
+        salts = {name: layer.salt or name for name, layer in tables.layers.items()}
         try:
             config = cls(tuple(experiments), salts)
         except ValueError as exc:
@@ -358,81 +348,36 @@ class ExperimentConfig:
         return config
 
 
-def _unknown(source: str, where: str, table: dict[str, Any], known: Iterable[str]) -> None:
-    unknown = sorted(set(table) - set(known))
-    if unknown:
-        raise InputDataError(source, f"unknown keys in {where}: {', '.join(unknown)}")
-
-
-def _typed(
-    source: str, where: str, table: dict[str, Any], key: str, kind: Any, default: Any
-) -> Any:
-    value = table.get(key, default)
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
-        raise InputDataError(source, f"{where}: {key} must be {kind.__name__}, got {value!r}")
-    return value
-
-
-def _strings(source: str, where: str, table: dict[str, Any], key: str) -> tuple[str, ...] | None:
-    value = table.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise InputDataError(source, f"{where}: {key} must be a list of strings, got {value!r}")
-    return tuple(value)
-
-
-def _experiment(source: str, index: int, table: Any) -> Experiment:
-    where = f"experiments[{index}]"
-    if not isinstance(table, dict):
-        raise InputDataError(source, f"{where} must be a table")
-    if isinstance(table.get("key"), str):
-        where += f" ({table['key']})"
-    _unknown(source, where, table, _EXPERIMENT_KEYS)
-    for required in ("key", "salt", "traffic", "surfaces", "variants"):
-        if required not in table:
-            raise InputDataError(source, f"{where}: missing {required}")
-    raw_variants = table["variants"]
-    if not isinstance(raw_variants, list):
-        raise InputDataError(source, f"{where}: variants must be an array of tables")
+def _experiment(source: str, at: str, table: ExperimentTable) -> Experiment:
+    """The experiment of a validated table; its meaning is checked by the dataclasses."""
     variants = []
-    for j, v in enumerate(raw_variants):
-        vwhere = f"{where}.variants[{j}]"
-        if not isinstance(v, dict):
-            raise InputDataError(source, f"{vwhere} must be a table")
-        _unknown(source, vwhere, v, _VARIANT_KEYS)
-        for required in ("name", "weight"):
-            if required not in v:
-                raise InputDataError(source, f"{vwhere}: missing {required}")
-        pair = _strings(source, vwhere, v, "interleave")
+    for j, v in enumerate(table.variants):
         try:
             variants.append(
                 Variant(
-                    name=_typed(source, vwhere, v, "name", str, None),
-                    weight=_typed(source, vwhere, v, "weight", float, None),
-                    ranker=_typed(source, vwhere, v, "ranker", str, None),
-                    retrieval=_typed(source, vwhere, v, "retrieval", str, None),
-                    interleave=None if pair is None else cast(tuple[str, str], pair),
-                    description=_typed(source, vwhere, v, "description", str, ""),
+                    name=v.name,
+                    weight=v.weight,
+                    ranker=v.ranker,
+                    retrieval=v.retrieval,
+                    interleave=None if v.interleave is None else cast(Any, tuple(v.interleave)),
+                    description=v.description,
                 )
             )
         except ValueError as exc:
-            raise InputDataError(source, f"{vwhere}: {exc}") from exc
+            raise InputDataError(source, f"{at}.variants[{j}]: {exc}") from exc
     try:
         return Experiment(
-            key=_typed(source, where, table, "key", str, None),
-            salt=_typed(source, where, table, "salt", str, None),
-            traffic=_typed(source, where, table, "traffic", float, None),
-            surfaces=_strings(source, where, table, "surfaces") or (),
+            key=table.key,
+            salt=table.salt,
+            traffic=table.traffic,
+            surfaces=tuple(table.surfaces),
             variants=tuple(variants),
-            layer=_typed(source, where, table, "layer", str, DEFAULT_LAYER),
-            status=_typed(source, where, table, "status", str, "running"),
-            description=_typed(source, where, table, "description", str, ""),
+            layer=table.layer,
+            status=table.status,
+            description=table.description,
         )
     except ValueError as exc:
-        raise InputDataError(source, f"{where}: {exc}") from exc
+        raise InputDataError(source, f"{at}: {exc}") from exc
 
 
 def load_experiments(
@@ -445,8 +390,5 @@ def load_experiments(
         if not DEFAULT_EXPERIMENTS.is_file():
             return ExperimentConfig()
         path = DEFAULT_EXPERIMENTS
-    try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise InputDataError(str(path), f"cannot read experiments config: {exc}") from exc
+    data = load_toml(Path(path))
     return ExperimentConfig.from_dict(data, str(path), rankers, retrievals)

@@ -16,7 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
+from recsys.core.config import SECTION
 from recsys.history.interactions import InteractionLog
 from recsys.history.item_stats import DAY, ItemStats
 from recsys.search.query_features import QUERY_FEATURES
@@ -61,7 +63,7 @@ SEARCH_FEATURES = BASE_FEATURES + QUERY_FEATURES
 N_DECADES = 13  # 1900s .. 2020s (earlier and later clipped)
 
 
-@dataclass(frozen=True)
+@pydantic_dataclass(frozen=True, config=SECTION)
 class FeatureConfig:
     profile_half_life_days: float = 365.0  # recency weighting of the profile embedding
     recent: int = 5  # "last items consumed" for the recent-similarity features

@@ -11,12 +11,14 @@ serve a list, and an A/B test can swap one for another by name.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
+from recsys.core.config import SECTION
 from recsys.core.errors import ArtifactError
 
 
@@ -79,7 +81,7 @@ class PopularityRanker:
         return (recent + 1e-3 * total).astype(np.float64)
 
 
-@dataclass(frozen=True)
+@pydantic_dataclass(frozen=True, config=SECTION)
 class LightGBMParams:
     """Hyperparameters (recsys/defaults/recsys.toml [ranker]); passed to lightgbm as is."""
 

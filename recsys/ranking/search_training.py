@@ -10,12 +10,13 @@ trained on these lists learns when the user's taste should reorder ambiguous res
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 import polars as pl
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
+from recsys.core.config import SECTION
 from recsys.history.interactions import Split
 from recsys.history.item_stats import ItemStats
 from recsys.ranking.features import (
@@ -28,7 +29,7 @@ from recsys.ranking.features import (
 from recsys.ranking.lists import ListBuilder, TrainingLists
 
 
-@dataclass(frozen=True)
+@pydantic_dataclass(frozen=True, config=SECTION)
 class SearchTrainingConfig:
     queries_per_user: int = 3  # held-out items per user turned into training queries
     candidates: int = 50  # search results reranked per query

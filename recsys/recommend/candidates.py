@@ -20,14 +20,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
+from recsys.core.config import SECTION
 from recsys.history.item_stats import ItemStats
 from recsys.ranking.features import SOURCES, ItemSide, UserState
 from recsys.recommend.cf import ItemNeighbors
 from recsys.search.vector_index import VectorIndex
 
 
-@dataclass(frozen=True)
+@pydantic_dataclass(frozen=True, config=SECTION)
 class CandidateConfig:
     ann: int = 100
     covis: int = 100

@@ -20,12 +20,9 @@ from recsys.events.schema import (
     validate_events,
 )
 from recsys.events.store import (
-    DEFAULT_EVENTS_DB,
-    EVENTS_DB_ENV,
     EventStoreError,
     ExposureLogger,
     SqliteEventStore,
-    default_events_db,
 )
 
 
@@ -225,13 +222,6 @@ def test_closed_store_raises_store_error(tmp_path: Path) -> None:
     store.close()  # idempotent
     with pytest.raises(EventStoreError, match="closed"):
         store.append_events(validate_events([raw_event()]))
-
-
-def test_default_location_honours_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.delenv(EVENTS_DB_ENV, raising=False)
-    assert default_events_db() == DEFAULT_EVENTS_DB
-    monkeypatch.setenv(EVENTS_DB_ENV, str(tmp_path / "x.sqlite3"))
-    assert default_events_db() == tmp_path / "x.sqlite3"
 
 
 def test_data_is_visible_to_a_fresh_connection(store: SqliteEventStore) -> None:
