@@ -54,7 +54,10 @@ from recsys.ranking.features import (
 from recsys.ranking.personal_search import personal_search_order
 from recsys.ranking.rankers import NoOpRanker, Ranker
 from recsys.recommend.candidates import top_n
-from recsys.recommend.cf import fit_als, fit_ease, fit_item_knn, interaction_matrix
+from recsys.recommend.cf.als import fit_als
+from recsys.recommend.cf.ease import fit_ease
+from recsys.recommend.cf.neighbors import fit_item_knn
+from recsys.recommend.cf.sparse import interaction_matrix
 from recsys.recommend.config import RecsysConfig
 from recsys.recommend.recommender import rank_for_user
 from recsys.recommend.training import (

@@ -25,7 +25,7 @@ from pydantic.dataclasses import dataclass as pydantic_dataclass
 from recsys.core.config import SECTION
 from recsys.history.item_stats import ItemStats
 from recsys.ranking.features import SOURCES, ItemSide, UserState
-from recsys.recommend.cf import ItemNeighbors
+from recsys.recommend.cf.neighbors import ItemNeighbors
 from recsys.search.vector_index import VectorIndex
 
 

@@ -36,7 +36,7 @@ from recsys.ranking.features import (
 from recsys.ranking.personal_search import PersonalSearchRanker
 from recsys.ranking.rankers import LightGBMRanker, PopularityRanker, Ranker, baseline_rankers
 from recsys.recommend.candidates import CandidateModels
-from recsys.recommend.cf import ItemNeighbors
+from recsys.recommend.cf.neighbors import ItemNeighbors
 from recsys.recommend.config import RecsysConfig
 from recsys.recommend.recommender import Recommender
 from recsys.recommend.training import (

@@ -30,7 +30,9 @@ from recsys.ranking.features import (
 from recsys.ranking.lists import ListBuilder, TrainingLists, train_on_lists
 from recsys.ranking.rankers import LightGBMRanker
 from recsys.recommend.candidates import CandidateModels, generate
-from recsys.recommend.cf import ItemNeighbors, fit_covisitation, fit_ease, interaction_matrix
+from recsys.recommend.cf.ease import fit_ease
+from recsys.recommend.cf.neighbors import ItemNeighbors, fit_covisitation
+from recsys.recommend.cf.sparse import interaction_matrix
 from recsys.recommend.config import CFConfig, RecsysConfig
 from recsys.search.vector_index import VectorIndex
 

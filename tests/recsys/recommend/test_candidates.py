@@ -19,7 +19,7 @@ from recsys.recommend.candidates import (
     source_lists,
     top_n,
 )
-from recsys.recommend.cf import ItemNeighbors
+from recsys.recommend.cf.neighbors import ItemNeighbors
 from recsys.search.vector_index import ExactIndex, IndexParams, VectorIndex, build_index
 
 T = 20_000 * DAY

@@ -8,17 +8,10 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from recsys.recommend.cf import (
-    AlsModel,
-    EaseModel,
-    ItemNeighbors,
-    _top_k_per_row,
-    fit_als,
-    fit_covisitation,
-    fit_ease,
-    fit_item_knn,
-    interaction_matrix,
-)
+from recsys.recommend.cf.als import AlsModel, fit_als
+from recsys.recommend.cf.ease import EaseModel, fit_ease
+from recsys.recommend.cf.neighbors import ItemNeighbors, fit_covisitation, fit_item_knn
+from recsys.recommend.cf.sparse import interaction_matrix, top_k_per_row
 
 NEIGHBOURS = np.array(
     [
@@ -40,7 +33,7 @@ def dense(neighbors: ItemNeighbors) -> np.ndarray:
     return neighbors.matrix.toarray()
 
 
-def test_top_k_per_row_dense_and_sparse_agree_with_brute_force() -> None:
+def testtop_k_per_row_dense_and_sparse_agree_with_brute_force() -> None:
     rng = np.random.default_rng(0)
     block = rng.integers(-2, 4, size=(30, 12)).astype(np.float32) / 2  # many ties and <= 0
     for k in (0, 1, 3, 12, 20):
@@ -50,7 +43,7 @@ def test_top_k_per_row_dense_and_sparse_agree_with_brute_force() -> None:
             for _, c in best:
                 expected[r, c] = row[c]
         for given in (block, sp.csr_matrix(block)):
-            got = _top_k_per_row(given, k)
+            got = top_k_per_row(given, k)
             assert isinstance(got, sp.csr_matrix) and got.dtype == np.float32
             np.testing.assert_array_equal(got.toarray(), expected)
 
@@ -81,12 +74,12 @@ def test_neighbors_top_contributor(nbrs: ItemNeighbors) -> None:
 
 
 def test_neighbors_neighbours(nbrs: ItemNeighbors) -> None:
-    items, weights = nbrs.neighbours(3, 2)
+    items, weights = nbrs.similar(3, 2)
     np.testing.assert_array_equal(items, [2, 1])
     np.testing.assert_allclose(weights, [0.6, 0.4])
-    items, weights = nbrs.neighbours(0, 10)
+    items, weights = nbrs.similar(0, 10)
     np.testing.assert_array_equal(items, [1, 2])
-    assert nbrs.neighbours(2, 1)[0].tolist() == [3]
+    assert nbrs.similar(2, 1)[0].tolist() == [3]
 
 
 def test_neighbors_save_load_round_trip(nbrs: ItemNeighbors, tmp_path: Path) -> None:

@@ -1,5 +1,5 @@
-"""Contract tests shared by every VectorIndex (ExactIndex, faiss flat/ivf/hnsw), and
-known answers for build_index's choices and recall_at_k."""
+"""Known answers for build_index's choices and recall_at_k. The contract every index runs
+is ``tests/contracts/test_vector_indexes.py``."""
 
 from __future__ import annotations
 
@@ -90,93 +90,6 @@ def assert_well_formed(scores: np.ndarray, ids: np.ndarray, n_queries: int, k: i
         valid = row[row >= 0]
         assert len(set(valid.tolist())) == len(valid), "an id appears twice in one row"
         assert np.all(row[len(valid) :] == -1), "padding must come after every real hit"
-
-
-# --------------------------------------------------------------------------- contract
-
-
-def test_is_a_vector_index(big: VectorIndex, corpus: np.ndarray) -> None:
-    assert isinstance(big, VectorIndex)
-    assert big.dim == corpus.shape[1]
-    assert len(big) == corpus.shape[0]
-
-
-def test_search_shapes_and_dtypes(big: VectorIndex, queries: np.ndarray) -> None:
-    scores, ids = big.search(queries[:7], 10)
-    assert_well_formed(scores, ids, 7, 10, len(big))
-    assert np.all(ids >= 0)  # 3,000 vectors: every row has 10 real hits
-    assert np.all(np.isfinite(scores))
-    assert np.all(scores <= 1.0 + 1e-5)
-
-
-def test_single_query_as_1d_vector(big: VectorIndex, queries: np.ndarray) -> None:
-    scores, ids = big.search(queries[0], 5)
-    assert scores.shape == ids.shape == (1, 5)
-    scores2, ids2 = big.search(queries[:1], 5)
-    assert np.array_equal(ids, ids2)
-    np.testing.assert_array_equal(scores, scores2)
-
-
-def test_float64_queries_are_accepted(big: VectorIndex, queries: np.ndarray) -> None:
-    scores, ids = big.search(queries[:3].astype(np.float64), 5)
-    ref_scores, ref_ids = big.search(queries[:3], 5)
-    assert scores.dtype == np.float32
-    assert np.array_equal(ids, ref_ids)
-
-
-def test_known_answer_top3(tiny: VectorIndex) -> None:
-    scores, ids = tiny.search(TINY_QUERIES, 3)
-    assert_well_formed(scores, ids, 2, 3, 5)
-    assert ids.tolist() == TINY_TOP3_IDS
-    np.testing.assert_allclose(scores, TINY_TOP3_SCORES, atol=1e-6)
-
-
-def test_k_larger_than_n_pads(tiny: VectorIndex) -> None:
-    scores, ids = tiny.search(TINY_QUERIES, 8)
-    assert_well_formed(scores, ids, 2, 8, 5)
-    assert np.all(ids[:, 5:] == -1)
-    assert np.all(np.isneginf(scores[:, 5:]))
-    assert ids[0, :5].tolist() == [3, 0, 4, 1, 2]  # every vector, best first
-    np.testing.assert_allclose(scores[0, :5], [1.0, 0.8, 0.6, 0.0, -1.0], atol=1e-6)
-
-
-def test_k_larger_than_n_on_big_index(big: VectorIndex, queries: np.ndarray) -> None:
-    n = len(big)
-    scores, ids = big.search(queries[:2], n + 5)
-    assert_well_formed(scores, ids, 2, n + 5, n)
-    assert np.all(ids[:, n:] == -1)
-    assert np.all(np.isneginf(scores[:, n:]))
-
-
-def test_dimension_mismatch_raises(tiny: VectorIndex) -> None:
-    with pytest.raises(ValueError, match="dimension"):
-        tiny.search(np.ones((2, 5), dtype=np.float32), 3)
-    with pytest.raises(ValueError, match="dimension"):
-        tiny.search(np.ones(3, dtype=np.float32), 3)
-
-
-def test_save_load_round_trip(big: VectorIndex, queries: np.ndarray, tmp_path: Path) -> None:
-    loaded = save_and_load(big, tmp_path)
-    assert type(loaded) is type(big)
-    assert (loaded.dim, len(loaded)) == (big.dim, len(big))
-    scores, ids = big.search(queries, 10)
-    scores2, ids2 = loaded.search(queries, 10)
-    np.testing.assert_array_equal(ids2, ids)
-    np.testing.assert_array_equal(scores2, scores)
-    if isinstance(big, FaissIndex):
-        assert loaded.params == big.params  # type: ignore[attr-defined]
-
-
-def test_recall_against_exact(
-    big: VectorIndex, kind: str, exact_big: ExactIndex, queries: np.ndarray
-) -> None:
-    _, exact_ids = exact_big.search(queries, 10)
-    _, ids = big.search(queries, 10)
-    recall = recall_at_k(ids, exact_ids, 10)
-    if kind in ("exact", "flat"):
-        assert recall == 1.0
-    else:
-        assert recall >= 0.9
 
 
 # ------------------------------------------------------------------ build_index choices

@@ -1,4 +1,4 @@
-"""Shared fixtures for the library tests: offline model loading, synthetic vectors."""
+"""Shared fixtures for every test: offline model loading, synthetic vectors."""
 
 from __future__ import annotations
 

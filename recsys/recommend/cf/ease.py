@@ -1,0 +1,89 @@
+"""EASE (Steck 2019): a dense item->item model over the items with enough interactions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg
+import scipy.sparse as sp
+
+from recsys.recommend.cf.neighbors import ItemNeighbors
+from recsys.recommend.cf.sparse import history_weights, top_k_blocks, top_k_of_row
+
+
+@dataclass
+class EaseModel:
+    """EASE (Steck 2019): B = I - P diag(1/diag(P)), P = (X^T X + l2 I)^-1, diag(B)=0,
+    over 'active' items."""
+
+    items: np.ndarray  # int64 global positions of the active items, ascending
+    weights: np.ndarray  # float32 (n_active, n_active) dense B
+    n_items: int
+
+    def scores(self, items: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        """Dense float32 (n_items,); inactive history items are ignored, inactive targets get 0."""
+        hist, w = history_weights(items, weights)
+        out = np.zeros(self.n_items, dtype=np.float32)
+        if hist.size and self.items.size:
+            pos = np.minimum(np.searchsorted(self.items, hist), self.items.size - 1)
+            known = self.items[pos] == hist
+            if np.any(known):
+                out[self.items] = w[known] @ self.weights[pos[known]]
+        return out
+
+    def similar(self, item: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` largest weights of the item's row (none for an inactive item)."""
+        pos = int(np.searchsorted(self.items, item))
+        if pos >= self.items.size or self.items[pos] != item:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        row = self.weights[pos]
+        keep = (row != 0) & (self.items != item)
+        return top_k_of_row(self.items[keep], row[keep], k)
+
+    def prune(self, top_k: int) -> ItemNeighbors:
+        """Keep the top_k largest positive weights per row, in global item positions."""
+        n = self.items.size
+        local = top_k_blocks((n, n), top_k, lambda s, e: self.weights[s:e])
+        coo = local.tocoo()
+        glob = (coo.data, (self.items[coo.row], self.items[coo.col]))
+        shape = (self.n_items, self.n_items)
+        return ItemNeighbors(sp.csr_matrix(glob, shape=shape, dtype=np.float32))
+
+
+def fit_ease(X: sp.csr_matrix, l2: float = 500.0, min_item_count: int = 2) -> EaseModel:
+    """EASE over the items with at least `min_item_count` interactions (columns of X).
+
+    Exact either way, in float64: with fewer (non-empty) users m than active items n it uses
+    Woodbury, P = (I - W^T W) / l2 with W = L^-1 X, L L^T = X X^T + l2 I (m x m), so that
+    B_ij = (W^T W)_ij / (1 - |w_j|^2) costs O(m n^2) instead of O(n^3); otherwise it inverts
+    the n x n gram through its Cholesky factor (LAPACK potrf/potri).
+    """
+    if l2 <= 0:
+        raise ValueError(f"l2 must be positive, got {l2}")
+    X = sp.csr_matrix(X)
+    counts = np.asarray(X.getnnz(axis=0)).ravel()
+    active = np.flatnonzero(counts >= min_item_count).astype(np.int64)
+    n_items = int(X.shape[1])
+    if active.size == 0:
+        return EaseModel(active, np.zeros((0, 0), dtype=np.float32), n_items)
+    Xa = X[:, active].astype(np.float64)
+    Xa = Xa[np.flatnonzero(Xa.getnnz(axis=1))]
+    if Xa.shape[0] < active.size:
+        kernel = np.asarray((Xa @ Xa.T).toarray(), dtype=np.float64)
+        kernel[np.diag_indices_from(kernel)] += l2
+        W = scipy.linalg.solve_triangular(np.linalg.cholesky(kernel), Xa.toarray(), lower=True)
+        B = W.T @ W
+        B /= (1.0 - np.diag(B))[None, :]
+    else:
+        gram = np.asarray((Xa.T @ Xa).toarray(), dtype=np.float64)
+        gram[np.diag_indices_from(gram)] += l2
+        chol, info = scipy.linalg.lapack.dpotrf(gram, lower=False, overwrite_a=True)
+        if info == 0:
+            P, info = scipy.linalg.lapack.dpotri(chol, lower=False, overwrite_c=True)
+        if info != 0:
+            raise np.linalg.LinAlgError(f"could not invert the EASE gram (LAPACK info={info})")
+        P = np.triu(P) + np.triu(P, 1).T  # potri fills the upper triangle only
+        B = P / (-np.diag(P))[None, :]
+    np.fill_diagonal(B, 0.0)
+    return EaseModel(active, B.astype(np.float32), n_items)

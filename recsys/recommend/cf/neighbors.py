@@ -1,0 +1,115 @@
+"""``ItemNeighbors``: sparse item->item weights (item-kNN, co-visitation, pruned EASE), and
+the two fits that produce them directly."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from recsys.recommend.cf.sparse import history_weights, top_k_blocks, top_k_of_row, top_k_per_row
+
+
+@dataclass
+class ItemNeighbors:
+    """Sparse item->item weights; row h holds the (top-k) neighbours of item h."""
+
+    matrix: sp.csr_matrix  # (n_items, n_items) float32, no self-loops
+
+    @property
+    def n_items(self) -> int:
+        return int(self.matrix.shape[0])
+
+    def scores(self, items: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        """Dense float32 (n_items,): ``sum_h weights[h] * matrix[items[h]]``."""
+        items, w = history_weights(items, weights)
+        if items.size == 0:
+            return np.zeros(self.n_items, dtype=np.float32)
+        return np.asarray(self.matrix[items].T @ w, dtype=np.float32).ravel()
+
+    def top_contributor(
+        self, items: np.ndarray, weights: np.ndarray | None, target: int
+    ) -> int | None:
+        """The history item contributing most (and positively) to `target`'s score."""
+        return self.top_contributors(items, weights, np.array([target]))[0]
+
+    def top_contributors(
+        self, items: np.ndarray, weights: np.ndarray | None, targets: np.ndarray
+    ) -> list[int | None]:
+        """``top_contributor`` for many targets with one sparse slice."""
+        items, w = history_weights(items, weights)
+        if items.size == 0 or len(targets) == 0:
+            return [None] * len(targets)
+        block = self.matrix[items][:, np.asarray(targets, dtype=np.int64)].toarray()
+        contribution = w[:, None] * block
+        best = contribution.argmax(axis=0)
+        return [int(items[b]) if contribution[b, col] > 0 else None for col, b in enumerate(best)]
+
+    def similar(self, item: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(items int64, weights float32) of `item`'s k strongest neighbours, best first."""
+        start, stop = self.matrix.indptr[item], self.matrix.indptr[item + 1]
+        cols = self.matrix.indices[start:stop].astype(np.int64)
+        vals = self.matrix.data[start:stop].astype(np.float32)
+        return top_k_of_row(cols, vals, k)
+
+    def save(self, path: Path) -> None:
+        with Path(path).open("wb") as fh:  # a file object: save_npz must not rename the path
+            sp.save_npz(fh, self.matrix)
+
+    @classmethod
+    def load(cls, path: Path) -> ItemNeighbors:
+        return cls(sp.csr_matrix(sp.load_npz(Path(path)), dtype=np.float32))
+
+
+def fit_item_knn(X: sp.csr_matrix, top_k: int = 100, shrink: float = 10.0) -> ItemNeighbors:
+    """Shrunk cosine between item columns: c_ij / (sqrt(n_i n_j) + shrink), top_k per row."""
+    X = sp.csr_matrix(X, dtype=np.float32)
+    n_items = int(X.shape[1])
+    Xt = X.T.tocsr()
+    norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=0), dtype=np.float32).ravel())
+
+    def block(start: int, stop: int) -> np.ndarray:  # dense rows: top-k by partition, not sort
+        sim = np.asarray((Xt[start:stop] @ X).toarray(), dtype=np.float32)
+        denom = np.outer(norms[start:stop], norms) + np.float32(shrink)
+        denom[denom == 0] = 1.0  # zero co-count anyway (an empty item, shrink 0)
+        sim /= denom
+        sim[np.arange(stop - start), np.arange(start, stop)] = 0.0
+        return sim
+
+    matrix = top_k_blocks((n_items, n_items), top_k, block)
+    return ItemNeighbors(matrix)
+
+
+def fit_covisitation(
+    user_idx: np.ndarray,
+    item_idx: np.ndarray,
+    n_items: int,
+    window: int = 10,
+    top_k: int = 100,
+    popularity_alpha: float = 0.5,
+) -> ItemNeighbors:
+    """Symmetric 1/distance co-visitation within `window` steps of each user's time-ordered
+    sequence, divided by ``count_j ** popularity_alpha``, top_k per row."""
+    users = np.asarray(user_idx, dtype=np.int64)
+    items = np.asarray(item_idx, dtype=np.int64)
+    rows: list[np.ndarray] = []
+    cols: list[np.ndarray] = []
+    vals: list[np.ndarray] = []
+    for d in range(1, min(window, max(items.size - 1, 0)) + 1):
+        a, b = items[:-d], items[d:]
+        ok = (users[:-d] == users[d:]) & (a != b)
+        a, b = a[ok], b[ok]
+        rows += [a, b]
+        cols += [b, a]
+        vals.append(np.full(2 * a.size, 1.0 / d, dtype=np.float64))
+    if not rows:
+        return ItemNeighbors(sp.csr_matrix((n_items, n_items), dtype=np.float32))
+    r, c, v = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
+    count = np.bincount(items, minlength=n_items).astype(np.float64)
+    v = v / count[c] ** popularity_alpha
+    summed = sp.csr_matrix((v, (r, c)), shape=(n_items, n_items), dtype=np.float64)
+    summed.sum_duplicates()
+    matrix = top_k_per_row(summed, top_k)
+    return ItemNeighbors(matrix)

@@ -1,0 +1,76 @@
+"""The EventStore contract, run over every implementation (SQLite today; a new store is one
+more ``STORES`` entry): idempotency by event_id, atomic batches, typed reads, exposures."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+from recsys.events.schema import EVENT_SCHEMA, EXPOSURE_SCHEMA, Exposure, validate_events
+from recsys.events.store import EventStore, SqliteEventStore
+
+STORES: dict[str, Callable[[Path], EventStore]] = {
+    "sqlite": lambda tmp: SqliteEventStore(tmp / "events.sqlite3"),
+}
+
+
+@pytest.fixture(params=list(STORES))
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EventStore]:
+    store = STORES[request.param](tmp_path)
+    yield store
+    store.close()
+
+
+def event(event_id: str, **overrides: Any) -> dict[str, Any]:
+    return {
+        "event_id": event_id,
+        "type": "click",
+        "user_id": "u1",
+        "item_id": "m1",
+        "ts": "2026-11-20T12:00:00Z",
+        **overrides,
+    }
+
+
+def test_empty_reads_are_typed(store: EventStore) -> None:
+    assert store.read_events().schema == pl.Schema(EVENT_SCHEMA)
+    assert store.read_exposures().schema == pl.Schema(EXPOSURE_SCHEMA)
+    assert store.read_events().height == store.read_exposures().height == 0
+
+
+def test_retried_batch_is_all_duplicates(store: EventStore) -> None:
+    batch = validate_events([event("e1"), event("e2", type="play")])
+    assert store.append_events(batch) == (2, 0)
+    assert store.append_events(batch) == (0, 2)
+    assert store.read_events()["event_id"].to_list() == ["e1", "e2"]
+
+
+def test_duplicate_inside_a_batch_counts_once(store: EventStore) -> None:
+    assert store.append_events(validate_events([event("e1"), event("e1")])) == (1, 1)
+
+
+def test_read_filters_by_type_in_time_order(store: EventStore) -> None:
+    store.append_events(
+        validate_events(
+            [
+                event("late", ts="2026-11-20T13:00:00Z"),
+                event("early", ts="2026-11-20T11:00:00Z"),
+                event("rating", type="rating", value=4.5),
+            ]
+        )
+    )
+    assert store.read_events()["event_id"].to_list() == ["early", "rating", "late"]
+    ratings = store.read_events(["rating"])
+    assert ratings["event_id"].to_list() == ["rating"] and ratings["value"].to_list() == [4.5]
+
+
+def test_exposures_round_trip(store: EventStore) -> None:
+    exposure = Exposure("r1", "search", "v1", ("m1", "m2"), "u1", "exp", "b", "robot", ("a", "b"))
+    assert store.append_exposures([exposure]) == 1
+    row = store.read_exposures().row(0, named=True)
+    assert (row["request_id"], row["route"], row["user_id"]) == ("r1", "search", "u1")
+    assert (row["experiment"], row["variant"], row["query"]) == ("exp", "b", "robot")
