@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,11 +37,11 @@ from recsys.ranking.lists import train_on_lists
 from recsys.ranking.search_training import search_lists
 from recsys.recommend.config import RecsysConfig
 from recsys.recommend.personalization import Personalization, fit_personalization
-from recsys.search.embeddings import STORED_DTYPE, as_stored, embed_texts
+from recsys.search.embeddings import STORED_DTYPE, EmbeddingStats, as_stored, embed_texts
 from recsys.search.encoder import Encoder, EncoderConfig, load_encoder
 from recsys.search.hybrid import HybridSearcher, SearchOptions
 from recsys.search.lexical import LexicalIndex
-from recsys.search.vector_index import IndexParams, build_index
+from recsys.search.vector_index import FaissIndex, IndexParams, build_index
 
 log = logging.getLogger(__name__)
 CACHE_SUBDIR = ".cache/embeddings"
@@ -65,6 +67,28 @@ def input_checksums(data_dir: Path) -> dict[str, str]:
     return {str(p.relative_to(data_dir)): sha256_file(p) for p in files}
 
 
+class Timings(dict[str, float]):
+    """Seconds per stage, in the order the stages ran (recorded in the manifest)."""
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        yield
+        self[f"{name}_s"] = time.perf_counter() - start
+
+
+@dataclass
+class SearchParts:
+    """What the search stages produce: documents, their vectors and both indexes."""
+
+    documents: pl.DataFrame
+    encoder: Encoder
+    vectors: np.ndarray
+    embed_stats: EmbeddingStats
+    index: FaissIndex
+    lexical: LexicalIndex
+
+
 def build(
     data_dir: Path,
     out_dir: Path,
@@ -78,113 +102,147 @@ def build(
         raise InputDataError(str(data_dir), "data directory does not exist")
     if options.events_db is not None:
         check_events_db(options.events_db)
-    timings: dict[str, float] = {}
-
-    start = time.perf_counter()
-    catalog, ingest_report = build_catalog(data_dir)
-    if options.limit_items:
-        catalog = catalog.head(options.limit_items)
-    validate_catalog(catalog)
-    timings["catalog_s"] = time.perf_counter() - start
+    timings = Timings()
+    with timings.stage("catalog"):
+        catalog, ingest_report = build_catalog(data_dir)
+        if options.limit_items:
+            catalog = catalog.head(options.limit_items)
+        validate_catalog(catalog)
     for line in ingest_report.summary_lines():
         log.info("catalog: %s", line)
+    search = _search_stages(catalog, out_dir, options, encoder, timings)
+    with timings.stage("personalization"):
+        interactions, reports, logged = _interactions(data_dir, catalog, options)
+        personal, train_search = _personalization(catalog, search, interactions, options)
+    if train_search is not None:
+        with timings.stage("search_ranker"):
+            train_search()
+    personal.info["interactions_report"] = {k: v.to_dict() for k, v in reports.items()}
+    if logged is not None:
+        personal.info["logged_events"] = logged.summary
+    inputs = input_checksums(data_dir)
+    hashed: tuple[object, ...] = (sorted(inputs.items()), search.encoder.config.fingerprint())
+    if logged is not None:  # the events are an input too (a build without them hashes as before)
+        hashed += (logged.summary["sha256"],)
+    content_hash = hashlib.sha256(repr(hashed).encode()).hexdigest()
+    reports_section = {
+        "ingest": ingest_report.to_dict(),
+        "embeddings": search.embed_stats.to_dict(),
+    }
+    write = _writer(catalog, search, personal, inputs, reports_section, timings)
+    final = publish(out_dir, content_hash, write)
+    log.info("published %s", final)
+    return final
 
-    start = time.perf_counter()
-    documents = build_documents(catalog)
-    timings["documents_s"] = time.perf_counter() - start
 
-    start = time.perf_counter()
-    encoder = encoder or load_encoder(options.encoder, device=options.device)
-    timings["encoder_load_s"] = time.perf_counter() - start
-    start = time.perf_counter()
-    cache_dir = (options.cache_dir or out_dir / CACHE_SUBDIR) if options.use_cache else None
-    vectors, embed_stats = embed_texts(
-        documents["text"].to_list(), encoder, cache_dir, options.batch_size, options.progress
-    )
-    timings["embed_s"] = time.perf_counter() - start
+def _search_stages(
+    catalog: pl.DataFrame,
+    out_dir: Path,
+    options: BuildOptions,
+    encoder: Encoder | None,
+    timings: Timings,
+) -> SearchParts:
+    """Documents -> embeddings (cached) -> vector index, and the lexical index."""
+    with timings.stage("documents"):
+        documents = build_documents(catalog)
+    with timings.stage("encoder_load"):
+        encoder = encoder or load_encoder(options.encoder, device=options.device)
+    with timings.stage("embed"):
+        cache_dir = (options.cache_dir or out_dir / CACHE_SUBDIR) if options.use_cache else None
+        vectors, embed_stats = embed_texts(
+            documents["text"].to_list(), encoder, cache_dir, options.batch_size, options.progress
+        )
     log.info("embeddings: %s", embed_stats.to_dict())
-
-    start = time.perf_counter()
-    index = build_index(vectors, options.index)
-    timings["index_s"] = time.perf_counter() - start
+    with timings.stage("index"):
+        index = build_index(vectors, options.index)
     log.info("index: %s", index.params.to_dict())
-    start = time.perf_counter()
-    lexical = LexicalIndex.build(catalog)
-    timings["lexical_s"] = time.perf_counter() - start
+    with timings.stage("lexical"):
+        lexical = LexicalIndex.build(catalog)
     log.info("lexical index: %d terms, %d postings", len(lexical.vocab), lexical.matrix().nnz)
+    return SearchParts(documents, encoder, vectors, embed_stats, index, lexical)
 
-    start = time.perf_counter()
-    interactions, interaction_reports = read_movielens_interactions(data_dir, catalog)
+
+def _interactions(
+    data_dir: Path, catalog: pl.DataFrame, options: BuildOptions
+) -> tuple[pl.DataFrame, dict[str, Any], LoggedInteractions | None]:
+    """MovieLens interactions, plus the service's logged events when asked for."""
+    interactions, reports = read_movielens_interactions(data_dir, catalog)
     logged: LoggedInteractions | None = None
     if options.events_db is not None:
         logged = load_logged_interactions(
             options.events_db, catalog, interactions["user_id"].unique().to_list()
         )
         interactions = pl.concat([interactions, logged.frame]).sort("user_id", "ts", "item_id")
-        interaction_reports[logged.report.name] = logged.report
+        reports[logged.report.name] = logged.report
         log.info("logged events: %s", logged.summary)
+    return interactions, reports, logged
+
+
+def _personalization(
+    catalog: pl.DataFrame, search: SearchParts, interactions: pl.DataFrame, options: BuildOptions
+) -> tuple[Personalization, Callable[[], None] | None]:
+    """Candidate models and the recommendation ranker; and the search ranker's training, to
+    run next (None when it is not wanted or there is no recommendation ranker)."""
     items = ItemTable(catalog)
-    doc_items = items.positions(documents["item_id"].to_list())
-    doc_kinds = documents["kind"].to_numpy()
+    doc_items = items.positions(search.documents["item_id"].to_list())
+    doc_kinds = search.documents["kind"].to_numpy()
     # the engine serves float16-stored vectors: train on exactly those values, so build-time
     # features equal served features bit for bit
-    served = as_stored(vectors)
+    served = as_stored(search.vectors)
     side = ItemSide.from_catalog(catalog, item_vectors(doc_items, doc_kinds, served, len(items)))
     item_index = build_index(side.vectors, IndexParams(kind="auto"))
     personal = fit_personalization(interactions, items, side, item_index, options.config)
-    timings["personalization_s"] = time.perf_counter() - start
-    if options.train_search_ranker and personal.ranker is not None:
-        start = time.perf_counter()
+    if not options.train_search_ranker or personal.ranker is None:
+        return personal, None
+
+    def train_search() -> None:
         searcher = HybridSearcher.from_arrays(
             items,
             doc_items,
             doc_kinds,
             served,
-            index,
-            encoder,
+            search.index,
+            search.encoder,
             SearchOptions(query_cache_size=0),
-            lexical,
+            search.lexical,
         )
         _train_search_ranker(personal, searcher, catalog, options.config)
-        timings["search_ranker_s"] = time.perf_counter() - start
-    personal.info["interactions_report"] = {k: v.to_dict() for k, v in interaction_reports.items()}
-    if logged is not None:
-        personal.info["logged_events"] = logged.summary
 
-    inputs = input_checksums(data_dir)
-    hashed: tuple[object, ...] = (sorted(inputs.items()), encoder.config.fingerprint())
-    if logged is not None:  # the events are an input too (a build without them hashes as before)
-        hashed += (logged.summary["sha256"],)
-    content_hash = hashlib.sha256(repr(hashed).encode()).hexdigest()
+    return personal, train_search
+
+
+def _writer(
+    catalog: pl.DataFrame,
+    search: SearchParts,
+    personal: Personalization,
+    inputs: dict[str, str],
+    reports: dict[str, Any],
+    timings: Timings,
+) -> Callable[[Path], Manifest]:
+    """The function that writes every artifact file into a staging directory."""
 
     def write(tmp: Path) -> Manifest:
         catalog.write_parquet(tmp / "catalog.parquet")
-        documents.write_parquet(tmp / "documents.parquet")
-        np.save(tmp / "vectors.npy", vectors.astype(STORED_DTYPE))
-        index.save(tmp / "index.faiss")
-        lexical.save(tmp / "lexical.npz")
+        search.documents.write_parquet(tmp / "documents.parquet")
+        np.save(tmp / "vectors.npy", search.vectors.astype(STORED_DTYPE))
+        search.index.save(tmp / "index.faiss")
+        search.lexical.save(tmp / "lexical.npz")
         personalization = personal.save(tmp)
         return Manifest(
             version="",
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
             code_version=code_version(),
-            encoder=encoder.config.to_dict(),
-            index=index.params.to_dict(),
-            counts=_counts(catalog, documents),
+            encoder=search.encoder.config.to_dict(),
+            index=search.index.params.to_dict(),
+            counts=_counts(catalog, search.documents),
             files={},
             inputs=inputs,
-            reports={
-                "ingest": ingest_report.to_dict(),
-                "embeddings": embed_stats.to_dict(),
-                "timings_s": {k: round(v, 3) for k, v in timings.items()},
-            },
+            reports={**reports, "timings_s": {k: round(v, 3) for k, v in timings.items()}},
             personalization=personalization,
-            lexical=lexical.params.to_dict(),
+            lexical=search.lexical.params.to_dict(),
         )
 
-    final = publish(out_dir, content_hash, write)
-    log.info("published %s", final)
-    return final
+    return write
 
 
 def _train_search_ranker(

@@ -21,7 +21,8 @@ from typer.testing import CliRunner
 
 from pipelines.build import BuildOptions, build
 from pipelines.cli import app
-from pipelines.evaluate import evaluate, load_inputs, run
+from pipelines.evaluate import evaluate, run
+from pipelines.evaluate_models import load_inputs
 from recsys.catalog.items import ItemTable
 from recsys.core.artifacts import load_manifest, sha256_file
 from recsys.core.errors import InvalidRequestError
