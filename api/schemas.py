@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from recsys.core.types import Hit, Recommendation, RecommendationResult, SearchResult
+from recsys.ranking.rankers import LightGBMRanker
 
 # --------------------------------------------------------------------------- errors
 
@@ -184,7 +185,7 @@ class RecommendationResponse(BaseModel):
                     "request_id": "3f2b9c1e8a5d4f6b9e0c7a1d2b3c4d5e",
                     "user_id": "u_12345",
                     "model_version": "minilm-l6-v2+lgbm-2024-06-01",
-                    "ranker": "lightgbm",
+                    "ranker": LightGBMRanker.name,
                     "cold_start": False,
                     "items": [
                         {
@@ -210,9 +211,9 @@ class RecommendationResponse(BaseModel):
     user_id: str
     model_version: str
     ranker: str = Field(
-        description="The ranker that ordered the list (e.g. lightgbm, noop, popularity; "
-        "'noop+lightgbm' for a team-draft interleaving of two).",
-        examples=["lightgbm"],
+        description="The ranker that ordered the list (one of the artifact's recommendation "
+        "rankers; 'a+b' for a team-draft interleaving of two).",
+        examples=[LightGBMRanker.name],
     )
     experiment: str | None = Field(
         default=None, description="The experiment this response belongs to, if any."

@@ -30,6 +30,7 @@ from recsys.evaluation.offline import (
     summarize,
 )
 from recsys.history.interactions import InteractionLog, read_movielens_interactions
+from recsys.ranking.rankers import PopularityRanker
 from recsys.recommend.personalization import load_personalized
 from recsys.recommend.recommender import rank_for_user
 
@@ -126,16 +127,16 @@ def run_backtest(
             "catalog_items": len(items),
         },
         "models": {},
-        "reference": "popularity",
+        "reference": PopularityRanker.name,
     }
     for name, metrics in per_user.items():
         entry: dict[str, Any] = {
             "metrics": {m: s.as_dict() for m, s in summarize(metrics).items()},
             "coverage@10": catalog_coverage(ranked[name], len(items), 10),
         }
-        if name != "popularity":
+        if name != PopularityRanker.name:
             entry["vs_reference"] = {
-                m: paired_difference(metrics[m], per_user["popularity"][m]).as_dict()
+                m: paired_difference(metrics[m], per_user[PopularityRanker.name][m]).as_dict()
                 for m in ("ndcg@10", "recall@10", "mrr")
             }
         results["models"][name] = entry

@@ -114,7 +114,7 @@ class RecommendationResult:
     user_id: str
     items: list[Recommendation]
     model_version: str
-    ranker: str  # the ranker that ordered the list ("lightgbm", "noop", "popularity")
+    ranker: str  # the name of the ranker that ordered the list
     cold_start: bool  # True when the user had no usable history
     timings_ms: dict[str, float] = field(default_factory=dict)
 
