@@ -3,7 +3,6 @@ The contract every encoder runs is ``tests/contracts/test_encoders.py``."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,64 +13,13 @@ from recsys.core.errors import RecsysError
 from recsys.search.encoder import (
     BUNDLED_MODEL,
     HASHING_MODEL,
-    Encoder,
     EncoderConfig,
     HashingEncoder,
     SentenceTransformerEncoder,
     load_encoder,
     resolve_precision,
 )
-
-TEXTS = [
-    "Spirited Away (2001). Movie. Genres: Animation, Fantasy.",
-    "千と千尋の神隠し",
-    "Le Voyage de Chihiro. Chihiro découvre un monde étrange.",
-    "Fight Club",
-    "Fight Club",  # a duplicate row stays a row
-]
-
-Factory = Callable[..., Encoder]
-
-
-def _hashing(**config: Any) -> Encoder:
-    return HashingEncoder(EncoderConfig(model=HASHING_MODEL, **config))
-
-
-def _sentence_transformer(**config: Any) -> Encoder:
-    return SentenceTransformerEncoder(EncoderConfig(**config))
-
-
-@pytest.fixture(
-    scope="module",
-    params=[
-        pytest.param(_hashing, id="hashing"),
-        pytest.param(_sentence_transformer, id="sentence_transformer", marks=pytest.mark.slow),
-    ],
-)
-def factory(request: pytest.FixtureRequest) -> Factory:
-    return request.param
-
-
-@pytest.fixture(scope="module")
-def encoder(factory: Factory) -> Encoder:
-    return factory()
-
-
-@pytest.fixture(scope="module")
-def prompted(factory: Factory) -> Encoder:
-    return factory(query_prompt="query: ", document_prompt="passage: ")
-
-
-def cosine(a: np.ndarray, b: np.ndarray) -> float:
-    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
-
-
-def assert_unit_rows(matrix: np.ndarray, n: int, dim: int) -> None:
-    assert matrix.shape == (n, dim)
-    assert matrix.dtype == np.float32
-    assert np.all(np.isfinite(matrix))
-    np.testing.assert_allclose(np.linalg.norm(matrix, axis=1), 1.0, atol=1e-5)
-
+from tests.contracts.test_encoders import _sentence_transformer, cosine
 
 # ------------------------------------------------------------------- hashing specifics
 

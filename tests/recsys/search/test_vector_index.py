@@ -13,84 +13,10 @@ from recsys.search.vector_index import (
     ExactIndex,
     FaissIndex,
     IndexParams,
-    VectorIndex,
     build_index,
-    gpu_count,
     recall_at_k,
 )
-
-KINDS = ["exact", "flat", "ivf", "hnsw"]
-
-# Five hand-made unit vectors in 4 dims, rows deliberately not in score order.
-TINY = np.array(
-    [
-        [0.8, 0.6, 0.0, 0.0],  # 0
-        [0.0, 0.0, 0.0, 1.0],  # 1
-        [-1.0, 0.0, 0.0, 0.0],  # 2
-        [1.0, 0.0, 0.0, 0.0],  # 3
-        [0.6, 0.0, 0.8, 0.0],  # 4
-    ],
-    dtype=np.float32,
-)
-TINY_QUERIES = np.array([[1.0, 0.0, 0.0, 0.0], [0.0, 0.6, 0.48, 0.64]], dtype=np.float32)
-# q0 . rows = [0.8, 0, -1, 1, 0.6]; q1 . rows = [0.36, 0.64, 0, 0, 0.384]
-TINY_TOP3_IDS = [[3, 0, 4], [1, 4, 0]]
-TINY_TOP3_SCORES = [[1.0, 0.8, 0.6], [0.64, 0.384, 0.36]]
-
-
-def make_index(kind: str, vectors: np.ndarray, **params: object) -> VectorIndex:
-    if kind == "exact":
-        return ExactIndex(vectors)
-    return build_index(vectors, IndexParams(kind=kind, **params))  # type: ignore[arg-type]
-
-
-def save_and_load(index: VectorIndex, directory: Path) -> VectorIndex:
-    if isinstance(index, ExactIndex):
-        path = directory / "index.npy"  # np.save appends .npy to any other name
-        index.save(path)
-        return ExactIndex.load(path)
-    assert isinstance(index, FaissIndex)
-    path = directory / "index.faiss"
-    index.save(path)
-    return FaissIndex.load(path, IndexParams.from_dict(index.params.to_dict()))
-
-
-def expected_built_on(kind: str) -> str:
-    return "gpu" if gpu_count() > 0 and kind != "hnsw" else "cpu"
-
-
-@pytest.fixture(scope="module", params=KINDS)
-def kind(request: pytest.FixtureRequest) -> str:
-    return request.param
-
-
-@pytest.fixture(scope="module")
-def big(kind: str, corpus: np.ndarray) -> VectorIndex:
-    return make_index(kind, corpus)
-
-
-@pytest.fixture(scope="module")
-def tiny(kind: str) -> VectorIndex:
-    return make_index(kind, TINY)
-
-
-@pytest.fixture(scope="module")
-def exact_big(corpus: np.ndarray) -> ExactIndex:
-    return ExactIndex(corpus)
-
-
-def assert_well_formed(scores: np.ndarray, ids: np.ndarray, n_queries: int, k: int, n: int):
-    assert scores.shape == ids.shape == (n_queries, k)
-    assert scores.dtype == np.float32
-    assert ids.dtype == np.int64
-    assert np.all(scores[:, :-1] >= scores[:, 1:]), "scores must be descending"
-    assert np.all((ids >= -1) & (ids < n))
-    assert np.array_equal(ids == -1, np.isneginf(scores)), "-1 ids iff -inf scores"
-    for row in ids:
-        valid = row[row >= 0]
-        assert len(set(valid.tolist())) == len(valid), "an id appears twice in one row"
-        assert np.all(row[len(valid) :] == -1), "padding must come after every real hit"
-
+from tests.contracts.test_vector_indexes import expected_built_on, make_index
 
 # ------------------------------------------------------------------ build_index choices
 
@@ -112,8 +38,9 @@ def test_auto_kind_follows_thresholds(
     assert build_index(corpus, params).params.kind == expected
 
 
-@pytest.mark.parametrize("kind", ["flat", "ivf", "hnsw"], indirect=True)
-def test_params_recorded(big: VectorIndex, kind: str) -> None:
+@pytest.mark.parametrize("kind", ["flat", "ivf", "hnsw"])
+def test_params_recorded(corpus: np.ndarray, kind: str) -> None:
+    big = make_index(kind, corpus)
     assert isinstance(big, FaissIndex)
     params = big.params
     assert params.kind == kind
@@ -151,8 +78,9 @@ def test_hnsw_explicit_ef_search_kept(corpus: np.ndarray) -> None:
 
 @pytest.mark.parametrize("kind", ["ivf", "hnsw"])
 def test_falls_back_to_flat_when_target_unreachable(
-    kind: str, corpus: np.ndarray, queries: np.ndarray, exact_big: ExactIndex
+    kind: str, corpus: np.ndarray, queries: np.ndarray
 ) -> None:
+    exact_big = ExactIndex(corpus)
     index = build_index(corpus, IndexParams(kind=kind, target_recall=1.01))
     assert index.params.kind == "flat"
     assert (index.params.nprobe, index.params.ef_search) == (None, None)
