@@ -8,8 +8,8 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from recsys.defaults import DEFAULT_EXPERIMENTS
 from recsys.events.store import DEFAULT_EVENTS_DB
-from recsys.experiments.config import DEFAULT_EXPERIMENTS
 
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 

@@ -21,7 +21,8 @@ from matplotlib.figure import Figure
 from pipelines.evaluation_report import to_jsonable
 from recsys.core.errors import InputDataError, RecsysError
 from recsys.experiments.analysis import analyze_experiment
-from recsys.experiments.config import ExperimentConfig, load_experiments
+from recsys.experiments.config import ExperimentConfig
+from recsys.experiments.loading import load_experiments
 
 DASH = "–"
 PLOTTED = (("ctr", "CTR"), ("ndcg@10", "NDCG@10 from clicks"))

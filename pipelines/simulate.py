@@ -35,8 +35,9 @@ import numpy as np
 import polars as pl
 
 from recsys.core.errors import InputDataError
-from recsys.experiments.analysis import exposure_outcomes, user_table, user_votes
+from recsys.experiments.analysis import user_votes
 from recsys.experiments.config import Experiment
+from recsys.experiments.outcomes import exposure_outcomes, user_table
 from recsys.experiments.power import (
     PowerSearch,
     users_needed_ab,

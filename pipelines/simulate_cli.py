@@ -63,7 +63,7 @@ def simulate(
     from pipelines.evaluation_report import to_jsonable
     from pipelines.simulate import read_holdout, run_simulation, sample_sizes, wait_for_exposures
     from recsys.events.store import SqliteEventStore
-    from recsys.experiments.config import load_experiments
+    from recsys.experiments.loading import load_experiments
 
     try:
         config = load_experiments(experiments)

@@ -30,22 +30,14 @@ import re
 from bisect import bisect_right
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-from recsys.core.config import load_toml
 from recsys.core.errors import InputDataError, InvalidRequestError, NotFoundError
-from recsys.defaults import DEFAULT_EXPERIMENTS
-from recsys.experiments.tables import DEFAULT_LAYER, ExperimentTable, parse_file, where
-from recsys.ranking.rankers import RECOMMENDATION_RANKERS, SEARCH_RANKERS
-from recsys.search.hybrid import RETRIEVAL_MODES
 
 BUCKETS = 10_000
+DEFAULT_LAYER = "default"
 SURFACES: tuple[str, ...] = ("search", "recommendations")
 STATUSES: tuple[str, ...] = ("running", "stopped")
-# every name a variant may use: the rankers' and retrieval modes' own declarations
-KNOWN_RANKERS: frozenset[str] = frozenset(RECOMMENDATION_RANKERS + SEARCH_RANKERS)
-KNOWN_RETRIEVALS: frozenset[str] = frozenset(RETRIEVAL_MODES)
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # safe in URL paths and query strings
 
 
@@ -317,78 +309,3 @@ class ExperimentConfig:
                 for e in self.experiments
             ]
         }
-
-    @classmethod
-    def from_dict(
-        cls,
-        data: dict[str, Any],
-        source: str = "experiments",
-        rankers: Collection[str] | None = KNOWN_RANKERS,
-        retrievals: Collection[str] | None = KNOWN_RETRIEVALS,
-    ) -> ExperimentConfig:
-        """Validate parsed TOML; pass ``rankers=None`` / ``retrievals=None`` to skip the name
-        checks (and call ``check_names`` later)."""
-        try:
-            tables = parse_file(data)
-        except ValueError as exc:
-            raise InputDataError(source, str(exc)) from None
-        experiments = [
-            _experiment(source, where(("experiments", i), data), table)
-            for i, table in enumerate(tables.experiments)
-        ]
-        salts = {name: layer.salt or name for name, layer in tables.layers.items()}
-        try:
-            config = cls(tuple(experiments), salts)
-        except ValueError as exc:
-            raise InputDataError(source, str(exc)) from exc
-        try:
-            config.check_names(rankers, retrievals)
-        except InputDataError as exc:
-            raise InputDataError(source, exc.problem) from exc
-        return config
-
-
-def _experiment(source: str, at: str, table: ExperimentTable) -> Experiment:
-    """The experiment of a validated table; its meaning is checked by the dataclasses."""
-    variants = []
-    for j, v in enumerate(table.variants):
-        try:
-            variants.append(
-                Variant(
-                    name=v.name,
-                    weight=v.weight,
-                    ranker=v.ranker,
-                    retrieval=v.retrieval,
-                    interleave=None if v.interleave is None else cast(Any, tuple(v.interleave)),
-                    description=v.description,
-                )
-            )
-        except ValueError as exc:
-            raise InputDataError(source, f"{at}.variants[{j}]: {exc}") from exc
-    try:
-        return Experiment(
-            key=table.key,
-            salt=table.salt,
-            traffic=table.traffic,
-            surfaces=tuple(table.surfaces),
-            variants=tuple(variants),
-            layer=table.layer,
-            status=table.status,
-            description=table.description,
-        )
-    except ValueError as exc:
-        raise InputDataError(source, f"{at}: {exc}") from exc
-
-
-def load_experiments(
-    path: Path | str | None = None,
-    rankers: Collection[str] | None = KNOWN_RANKERS,
-    retrievals: Collection[str] | None = KNOWN_RETRIEVALS,
-) -> ExperimentConfig:
-    """Read a TOML file; with no path, the shipped default experiments."""
-    if path is None:
-        if not DEFAULT_EXPERIMENTS.is_file():
-            return ExperimentConfig()
-        path = DEFAULT_EXPERIMENTS
-    data = load_toml(Path(path))
-    return ExperimentConfig.from_dict(data, str(path), rankers, retrievals)

@@ -24,13 +24,10 @@ from recsys.core.types import (
     SearchResult,
     SearchService,
 )
-from recsys.experiments.config import (
-    DEFAULT_EXPERIMENTS,
-    Assignment,
-    ExperimentConfig,
-    load_experiments,
-)
+from recsys.defaults import DEFAULT_EXPERIMENTS
+from recsys.experiments.config import Assignment, ExperimentConfig
 from recsys.experiments.interleaving import rng_for, team_draft
+from recsys.experiments.loading import load_experiments
 from recsys.ranking.rankers import RECOMMENDATION_RANKERS, SEARCH_RANKERS
 from recsys.search.hybrid import RETRIEVAL_MODES
 

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from recsys.core.errors import InputDataError
 from recsys.events.store import SqliteEventStore
-from recsys.experiments.config import load_experiments
+from recsys.experiments.loading import load_experiments
 from tests.api.conftest import FakeService, make_settings
 
 CONFIG = """

@@ -17,8 +17,8 @@ from pipelines import ab_report as module
 from pipelines.ab_report import ab_report, build_report, plot_report, render_table
 from pipelines.evaluation_report import to_jsonable
 from recsys.core.errors import NotFoundError
-from recsys.experiments.config import load_experiments
 from recsys.experiments.interleaving import rng_for, team_draft
+from recsys.experiments.loading import load_experiments
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 TS = datetime(2026, 11, 20, 12, tzinfo=UTC)

@@ -25,7 +25,7 @@ from pipelines.simulate import (
 )
 from recsys.core.errors import InputDataError
 from recsys.events.store import SqliteEventStore
-from recsys.experiments.config import load_experiments
+from recsys.experiments.loading import load_experiments
 from tests.api.conftest import FakeService, make_settings
 from tests.api.test_experiments import CONFIG
 

@@ -13,15 +13,11 @@ from scipy import stats
 
 from recsys.core.errors import InputDataError
 from recsys.evaluation.metrics import ndcg_at_k
-from recsys.experiments.analysis import (
-    analyze_experiment,
-    exposure_outcomes,
-    srm_check,
-    user_table,
-    user_votes,
-)
-from recsys.experiments.config import ExperimentConfig, Variant
+from recsys.experiments.analysis import analyze_experiment, srm_check, user_votes
+from recsys.experiments.config import Variant
 from recsys.experiments.interleaving import rng_for, team_draft
+from recsys.experiments.loading import parse_experiments
+from recsys.experiments.outcomes import exposure_outcomes, user_table
 from recsys.experiments.power import (
     PowerSearch,
     users_needed_ab,
@@ -104,7 +100,7 @@ def make_experiment(
         Variant("treatment", 1, ranker="lightgbm"),
     ),
 ) -> Any:
-    return ExperimentConfig.from_dict(
+    return parse_experiments(
         {
             "experiments": [
                 {

@@ -13,13 +13,9 @@ import pytest
 from scipy import stats
 
 from recsys.core.errors import InputDataError, InvalidRequestError, NotFoundError
-from recsys.experiments.config import (
-    BUCKETS,
-    DEFAULT_EXPERIMENTS,
-    ExperimentConfig,
-    bucket,
-    load_experiments,
-)
+from recsys.defaults import DEFAULT_EXPERIMENTS
+from recsys.experiments.config import BUCKETS, ExperimentConfig, bucket
+from recsys.experiments.loading import load_experiments, parse_experiments
 
 USERS = [f"user-{i}" for i in range(100_000)]
 
@@ -40,7 +36,7 @@ def experiment(key: str = "exp", **overrides: Any) -> dict[str, Any]:
 
 
 def config(*experiments: dict[str, Any], **top: Any) -> ExperimentConfig:
-    return ExperimentConfig.from_dict({"experiments": list(experiments), **top}, "test.toml")
+    return parse_experiments({"experiments": list(experiments), **top}, "test.toml")
 
 
 def test_bucket_is_a_fixed_function_of_its_inputs() -> None:
@@ -56,7 +52,7 @@ def test_assignment_is_the_same_in_another_process() -> None:
     cfg = load_experiments()
     here = [cfg.assign(f"user-{i}", "search") for i in range(50)]
     code = (
-        "from recsys.experiments.config import load_experiments\n"
+        "from recsys.experiments.loading import load_experiments\n"
         "c = load_experiments()\n"
         "print(','.join(c.assign(f'user-{i}', 'search').variant for i in range(50)))"
     )
@@ -225,7 +221,7 @@ def test_demo_config_and_public_shape() -> None:
 )
 def test_config_errors(data: dict[str, Any], message: str) -> None:
     with pytest.raises(InputDataError, match=message):
-        ExperimentConfig.from_dict(data, "test.toml")
+        parse_experiments(data, "test.toml")
 
 
 def test_name_checks_can_be_deferred(tmp_path: Path) -> None:

@@ -1,18 +1,28 @@
-"""The shape of ``experiments.toml``, as pydantic models: types, required keys and unknown
-keys are checked here, with every problem named where it is in the file
+"""``experiments.toml`` -> ``ExperimentConfig``.
+
+The file's shape is declared as pydantic models: types, required keys and unknown keys are
+checked by them, with every problem named where it is in the file
 (``experiments[0] (ranker-2026-11).variants[1]: weight must be float, got 'x'``). What the
 values mean (weights > 0, traffic in (0, 1], known surfaces, ...) is checked by the
-``Variant`` / ``Experiment`` / ``ExperimentConfig`` they become (``recsys.experiments.config``).
+``Variant`` / ``Experiment`` / ``ExperimentConfig`` they become (``recsys.experiments.config``),
+and the ranker and retrieval names against their one declaration.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Collection
+from pathlib import Path
+from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictStr
 from pydantic import ValidationError as PydanticValidationError
 
-DEFAULT_LAYER = "default"
+from recsys.core.config import load_toml
+from recsys.core.errors import InputDataError
+from recsys.defaults import DEFAULT_EXPERIMENTS
+from recsys.experiments.config import DEFAULT_LAYER, Experiment, ExperimentConfig, Variant
+from recsys.ranking.rankers import RECOMMENDATION_RANKERS, SEARCH_RANKERS
+from recsys.search.hybrid import RETRIEVAL_MODES
 
 _TABLE = ConfigDict(extra="forbid", frozen=True)
 Number = StrictFloat  # an int is accepted (as a float), a bool or a string is not
@@ -109,3 +119,82 @@ def _describe(exc: PydanticValidationError, data: dict[str, Any]) -> str:
     for loc, keys in unknown.items():
         problems.insert(0, f"unknown keys in {where(loc, data)}: {', '.join(sorted(keys))}")
     return "; ".join(dict.fromkeys(problems))
+
+
+# every name a variant may use: the rankers' and retrieval modes' own declarations
+KNOWN_RANKERS: frozenset[str] = frozenset(RECOMMENDATION_RANKERS + SEARCH_RANKERS)
+KNOWN_RETRIEVALS: frozenset[str] = frozenset(RETRIEVAL_MODES)
+
+
+def parse_experiments(
+    data: dict[str, Any],
+    source: str = "experiments",
+    rankers: Collection[str] | None = KNOWN_RANKERS,
+    retrievals: Collection[str] | None = KNOWN_RETRIEVALS,
+) -> ExperimentConfig:
+    """Validate parsed TOML; pass ``rankers=None`` / ``retrievals=None`` to skip the name
+    checks (and call ``check_names`` later)."""
+    try:
+        tables = parse_file(data)
+    except ValueError as exc:
+        raise InputDataError(source, str(exc)) from None
+    experiments = [
+        _experiment(source, where(("experiments", i), data), table)
+        for i, table in enumerate(tables.experiments)
+    ]
+    salts = {name: layer.salt or name for name, layer in tables.layers.items()}
+    try:
+        config = ExperimentConfig(tuple(experiments), salts)
+    except ValueError as exc:
+        raise InputDataError(source, str(exc)) from exc
+    try:
+        config.check_names(rankers, retrievals)
+    except InputDataError as exc:
+        raise InputDataError(source, exc.problem) from exc
+    return config
+
+
+def _experiment(source: str, at: str, table: ExperimentTable) -> Experiment:
+    """The experiment of a validated table; its meaning is checked by the dataclasses."""
+    variants = []
+    for j, v in enumerate(table.variants):
+        try:
+            variants.append(
+                Variant(
+                    name=v.name,
+                    weight=v.weight,
+                    ranker=v.ranker,
+                    retrieval=v.retrieval,
+                    interleave=None if v.interleave is None else cast(Any, tuple(v.interleave)),
+                    description=v.description,
+                )
+            )
+        except ValueError as exc:
+            raise InputDataError(source, f"{at}.variants[{j}]: {exc}") from exc
+    try:
+        return Experiment(
+            key=table.key,
+            salt=table.salt,
+            traffic=table.traffic,
+            surfaces=tuple(table.surfaces),
+            variants=tuple(variants),
+            layer=table.layer,
+            status=table.status,
+            description=table.description,
+        )
+    except ValueError as exc:
+        raise InputDataError(source, f"{at}: {exc}") from exc
+
+
+def load_experiments(
+    path: Path | str | None = None,
+    rankers: Collection[str] | None = KNOWN_RANKERS,
+    retrievals: Collection[str] | None = KNOWN_RETRIEVALS,
+) -> ExperimentConfig:
+    """Read a TOML file; with no path, the shipped default experiments."""
+    if path is None:
+        if not DEFAULT_EXPERIMENTS.is_file():
+            return ExperimentConfig()
+        path = DEFAULT_EXPERIMENTS
+    data = load_toml(Path(path))
+    return parse_experiments(data, str(path), rankers, retrievals)
