@@ -49,39 +49,51 @@ def _fail(exc: Exception) -> None:
     raise typer.Exit(code=2)
 
 
+EncoderOpt = Annotated[
+    str, typer.Option(help="'bundled:all-MiniLM-L6-v2', 'hashing', or a model path/name")
+]
+QueryPromptOpt = Annotated[str, typer.Option(help="prefix for queries, e.g. 'query: '")]
+DocumentPromptOpt = Annotated[str, typer.Option(help="prefix for documents")]
+MaxSeqOpt = Annotated[int, typer.Option(min=8, max=8192)]
+PrecisionOpt = Annotated[str, typer.Option(help="documents: auto|fp32|bf16|fp16")]
+IndexOpt = Annotated[str, typer.Option(help="auto | flat | ivf | hnsw")]
+DeviceOpt = Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 (default: auto)")]
+CacheDirOpt = Annotated[
+    Path | None, typer.Option(help="embedding cache (default OUT/.cache/embeddings)")
+]
+ConfigOpt = Annotated[
+    Path | None, typer.Option(help="model config TOML (default recsys/defaults/recsys.toml)")
+]
+EventsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help="also learn from events logged by the service (SQLite store), e.g. var/events.sqlite3"
+    ),
+]
+INDEX_KINDS = ("auto", "flat", "ivf", "hnsw")
+
+
 @app.command()
 def build(
     data: Annotated[Path, typer.Option(help="raw data directory")] = Path("data"),
     out: Annotated[Path, typer.Option(help="artifact root")] = Path("artifacts"),
-    encoder: Annotated[
-        str, typer.Option(help="'bundled:all-MiniLM-L6-v2', 'hashing', or a model path/name")
-    ] = "bundled:all-MiniLM-L6-v2",
-    query_prompt: Annotated[str, typer.Option(help="prefix for queries, e.g. 'query: '")] = "",
-    document_prompt: Annotated[str, typer.Option(help="prefix for documents")] = "",
-    max_seq_length: Annotated[int, typer.Option(min=8, max=8192)] = 128,
-    precision: Annotated[str, typer.Option(help="documents: auto|fp32|bf16|fp16")] = "auto",
-    index: Annotated[str, typer.Option(help="auto | flat | ivf | hnsw")] = "auto",
+    encoder: EncoderOpt = "bundled:all-MiniLM-L6-v2",
+    query_prompt: QueryPromptOpt = "",
+    document_prompt: DocumentPromptOpt = "",
+    max_seq_length: MaxSeqOpt = 128,
+    precision: PrecisionOpt = "auto",
+    index: IndexOpt = "auto",
     exact_threshold: Annotated[int, typer.Option(min=0)] = 20_000,
-    device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 (default: auto)")] = None,
+    device: DeviceOpt = None,
     batch_size: Annotated[int, typer.Option(min=1, max=4096)] = 64,
     limit_items: Annotated[int | None, typer.Option(min=1, help="only the first N items")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="skip the embedding cache")] = False,
-    cache_dir: Annotated[
-        Path | None, typer.Option(help="embedding cache (default OUT/.cache/embeddings)")
-    ] = None,
-    config: Annotated[
-        Path | None, typer.Option(help="model config TOML (default recsys/defaults/recsys.toml)")
-    ] = None,
+    cache_dir: CacheDirOpt = None,
+    config: ConfigOpt = None,
     no_search_ranker: Annotated[
         bool, typer.Option("--no-search-ranker", help="skip training the personal search ranker")
     ] = False,
-    events: Annotated[
-        Path | None,
-        typer.Option(
-            help="also learn from events logged by the service (SQLite store), "
-            "e.g. var/events.sqlite3"
-        ),
-    ] = None,
+    events: EventsOpt = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Run every offline pipeline over DATA and publish a new artifact version under OUT."""
@@ -92,26 +104,24 @@ def build(
     from recsys.search.encoder import EncoderConfig
     from recsys.search.vector_index import IndexParams
 
-    if index not in {"auto", "flat", "ivf", "hnsw"}:
+    if index not in INDEX_KINDS:
         _fail(ValueError(f"--index must be auto, flat, ivf or hnsw, not {index!r}"))
     try:
-        model_config = RecsysConfig.load(config)
-    except RecsysError as exc:
-        _fail(exc)
-    options = BuildOptions(
-        encoder=EncoderConfig(encoder, query_prompt, document_prompt, max_seq_length, precision),
-        index=IndexParams(kind=index, exact_threshold=exact_threshold),
-        device=device,
-        batch_size=batch_size,
-        use_cache=not no_cache,
-        progress=sys.stderr.isatty(),
-        limit_items=limit_items,
-        config=model_config,
-        train_search_ranker=not no_search_ranker,
-        cache_dir=cache_dir,
-        events_db=events,
-    )
-    try:
+        options = BuildOptions(
+            encoder=EncoderConfig(
+                encoder, query_prompt, document_prompt, max_seq_length, precision
+            ),
+            index=IndexParams(kind=index, exact_threshold=exact_threshold),
+            device=device,
+            batch_size=batch_size,
+            use_cache=not no_cache,
+            progress=sys.stderr.isatty(),
+            limit_items=limit_items,
+            config=RecsysConfig.load(config),
+            train_search_ranker=not no_search_ranker,
+            cache_dir=cache_dir,
+            events_db=events,
+        )
         final = run_build(data, out, options)
     except RecsysError as exc:
         _fail(exc)
