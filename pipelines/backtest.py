@@ -22,7 +22,7 @@ import polars as pl
 from pipelines.evaluation_report import write_report
 from pipelines.holdout import staged_copy
 from recsys.catalog.items import ItemTable
-from recsys.core.artifacts import load_manifest
+from recsys.core.artifacts import Manifest, load_manifest
 from recsys.evaluation.offline import (
     catalog_coverage,
     paired_difference,
@@ -30,9 +30,10 @@ from recsys.evaluation.offline import (
     summarize,
 )
 from recsys.history.interactions import InteractionLog, read_movielens_interactions
+from recsys.ranking.features import UserState
 from recsys.ranking.rankers import PopularityRanker
 from recsys.recommend.personalization import load_personalized
-from recsys.recommend.recommender import rank_for_user
+from recsys.recommend.recommender import Recommender, rank_for_user
 
 K_MAX = 100
 EVENT_FILES = ("ratings.csv", "tags.csv")
@@ -70,50 +71,10 @@ def run_backtest(
 ) -> tuple[dict[str, Any], dict[str, Path]]:
     directory, manifest = load_manifest(artifacts)
     catalog = pl.read_parquet(directory / "catalog.parquet")
-    documents = pl.read_parquet(directory / "documents.parquet")
     items = ItemTable(catalog)
-    doc_items = items.positions(documents["item_id"].to_list())
-    vectors = np.load(directory / "vectors.npy").astype(np.float32)
-    recommender, _ = load_personalized(
-        directory,
-        manifest.personalization,
-        items,
-        doc_items,
-        documents["kind"].to_numpy(),
-        vectors,
-    )
-    events, _ = read_movielens_interactions(future, catalog)
-    later = InteractionLog.from_frame(
-        events.filter(pl.col("ts") >= recommender.as_of),
-        {item_id: i for i, item_id in enumerate(items.ids)},
-    )
-    known = recommender.log.user_index()
-    user_ids, states, relevant, new_users = [], [], [], 0
-    for u, user_id in enumerate(later.users):
-        state = recommender.state(user_id)
-        if user_id not in known or state is None:
-            new_users += 1
-            continue
-        wanted = np.setdiff1d(later.items[later.ptr[u] : later.ptr[u + 1]], state.items)
-        if len(wanted):
-            user_ids.append(user_id)
-            states.append(state)
-            relevant.append(wanted)
-    if not states:
-        raise ValueError(
-            f"no user of the artifact consumed anything in {future} after its snapshot"
-        )
-    ranked: dict[str, np.ndarray] = {}
-    for name, ranker in recommender.rankers.items():
-        rows = []
-        for state in states:
-            blocked = np.zeros(len(items), dtype=bool)
-            blocked[state.items] = True
-            top = rank_for_user(
-                state, recommender.models, recommender.config.candidates, ranker, blocked
-            ).items[:K_MAX]
-            rows.append(np.pad(top, (0, K_MAX - len(top)), constant_values=-1))
-        ranked[name] = np.vstack(rows)
+    recommender = _recommender(directory, manifest, items)
+    states, relevant, new_users = _later_consumption(recommender, future, catalog, items)
+    ranked = _rank_every_ranker(recommender, states, len(items))
     per_user = {name: per_user_metrics(r, relevant) for name, r in ranked.items()}
     snapshot = datetime.fromtimestamp(recommender.as_of, UTC).isoformat(timespec="seconds")
     results: dict[str, Any] = {
@@ -142,3 +103,63 @@ def run_backtest(
         results["models"][name] = entry
     paths = write_report(results, out or directory / "reports" / "backtest")
     return results, paths
+
+
+def _recommender(directory: Path, manifest: Manifest, items: ItemTable) -> Recommender:
+    documents = pl.read_parquet(directory / "documents.parquet")
+    doc_items = items.positions(documents["item_id"].to_list())
+    vectors = np.load(directory / "vectors.npy").astype(np.float32)
+    recommender, _ = load_personalized(
+        directory,
+        manifest.personalization,
+        items,
+        doc_items,
+        documents["kind"].to_numpy(),
+        vectors,
+    )
+    return recommender
+
+
+def _later_consumption(
+    recommender: Recommender, future: Path, catalog: pl.DataFrame, items: ItemTable
+) -> tuple[list[UserState], list[np.ndarray], int]:
+    """The artifact's users who consumed new items after its snapshot: their states as of
+    the snapshot, what they consumed later, and how many later users the artifact lacks."""
+    events, _ = read_movielens_interactions(future, catalog)
+    later = InteractionLog.from_frame(
+        events.filter(pl.col("ts") >= recommender.as_of),
+        {item_id: i for i, item_id in enumerate(items.ids)},
+    )
+    known = recommender.log.user_index()
+    states, relevant, new_users = [], [], 0
+    for u, user_id in enumerate(later.users):
+        state = recommender.state(user_id)
+        if user_id not in known or state is None:
+            new_users += 1
+            continue
+        wanted = np.setdiff1d(later.items[later.ptr[u] : later.ptr[u + 1]], state.items)
+        if len(wanted):
+            states.append(state)
+            relevant.append(wanted)
+    if not states:
+        raise ValueError(
+            f"no user of the artifact consumed anything in {future} after its snapshot"
+        )
+    return states, relevant, new_users
+
+
+def _rank_every_ranker(
+    recommender: Recommender, states: list[UserState], n_items: int
+) -> dict[str, np.ndarray]:
+    ranked: dict[str, np.ndarray] = {}
+    for name, ranker in recommender.rankers.items():
+        rows = []
+        for state in states:
+            blocked = np.zeros(n_items, dtype=bool)
+            blocked[state.items] = True
+            top = rank_for_user(
+                state, recommender.models, recommender.config.candidates, ranker, blocked
+            ).items[:K_MAX]
+            rows.append(np.pad(top, (0, K_MAX - len(top)), constant_values=-1))
+        ranked[name] = np.vstack(rows)
+    return ranked

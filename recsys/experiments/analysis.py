@@ -242,6 +242,41 @@ def analyze_experiment(
     names = configured + seen_names
     control = "control" if "control" in configured else configured[0]
 
+    summaries = _variant_summaries(users, experiment, names, control, impressions, n_boot, seed)
+    aliases = {v.name: v.ranker for v in experiment.variants if v.ranker is not None}
+    interleaving = {
+        v.name: interleaving_preference(
+            outcomes.filter(pl.col("variant") == v.name), v.interleave, alpha, aliases
+        )
+        for v in experiment.variants
+        if v.interleave is not None
+    }
+    for entry in interleaving.values():
+        entry["win_rate"] = entry["win_rate"].as_dict()
+    observed = {n: summaries[n]["users"] for n in configured}
+    return {
+        "experiment": experiment.key,
+        "status": experiment.status,
+        "control": control,
+        "impressions_from": "impression events" if logged else "served positions",
+        "n_boot": n_boot,
+        "variants": summaries,
+        "srm": srm_check(observed, experiment.shares()),
+        "interleaving": interleaving,
+        "excluded": {"users_in_several_variants": mixed.len(), "unknown_variants": seen_names},
+    }
+
+
+def _variant_summaries(
+    users: pl.DataFrame,
+    experiment: Experiment,
+    names: list[str],
+    control: str,
+    impressions: str,
+    n_boot: int,
+    seed: int,
+) -> dict[str, dict[str, Any]]:
+    """Per variant: counts, metrics with CIs and, but for the control, the difference."""
     summaries: dict[str, dict[str, Any]] = {}
     replicates: dict[str, dict[str, np.ndarray]] = {}
     for index, name in enumerate(names):
@@ -269,26 +304,4 @@ def analyze_experiment(
             ).as_dict()
             for m in METRICS
         }
-
-    aliases = {v.name: v.ranker for v in experiment.variants if v.ranker is not None}
-    interleaving = {
-        v.name: interleaving_preference(
-            outcomes.filter(pl.col("variant") == v.name), v.interleave, alpha, aliases
-        )
-        for v in experiment.variants
-        if v.interleave is not None
-    }
-    for entry in interleaving.values():
-        entry["win_rate"] = entry["win_rate"].as_dict()
-    observed = {n: summaries[n]["users"] for n in configured}
-    return {
-        "experiment": experiment.key,
-        "status": experiment.status,
-        "control": control,
-        "impressions_from": "impression events" if logged else "served positions",
-        "n_boot": n_boot,
-        "variants": summaries,
-        "srm": srm_check(observed, experiment.shares()),
-        "interleaving": interleaving,
-        "excluded": {"users_in_several_variants": mixed.len(), "unknown_variants": seen_names},
-    }
+    return summaries
