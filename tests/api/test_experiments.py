@@ -4,6 +4,8 @@ team-draft interleaving and the exposure log (against the fake engine)."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +14,10 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from recsys.core.errors import InputDataError
+from recsys.core.types import Capabilities
 from recsys.events.store import SqliteEventStore
 from recsys.experiments.loading import load_experiments
+from recsys.ranking.rankers import NoOpRanker
 from tests.api.conftest import FakeService, make_settings
 
 CONFIG = """
@@ -207,3 +211,26 @@ def test_demo_config_is_servable() -> None:
     app = create_app(make_settings(experiments_path=Path("recsys/defaults/experiments.toml")))
     (experiment,) = app.state.experiments.running("search")
     assert {v.name for v in experiment.variants} >= {"control", "treatment"}
+
+
+def test_engine_that_cannot_serve_an_arm_fails_to_load(
+    tmp_path: Path, make_client: Callable[..., TestClient]
+) -> None:
+    """An artifact without a personal search ranker cannot serve the LightGBM search arm:
+    the load fails with the reason instead of answering that arm with retrieval order."""
+
+    class NoSearchRanker(FakeService):
+        def capabilities(self) -> Capabilities:
+            caps = super().capabilities()
+            return replace(caps, search_rankers=(NoOpRanker.name,))
+
+    path = tmp_path / "experiments.toml"
+    path.write_text(CONFIG)
+    client = make_client(loader=lambda _s: NoSearchRanker(), experiments_path=path)
+    ready = client.get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json()["status"] == "failed"
+    assert "ranker 'lightgbm' cannot order search results" in ready.json()["reason"]
+    assert client.get("/v1/search", params={"q": "robot"}).status_code == 503
+    ok = make_client(loader=lambda _s: FakeService(), experiments_path=path)
+    assert ok.get("/readyz").json()["status"] == "ready"
