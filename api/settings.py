@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from recsys.defaults import DEFAULT_EXPERIMENTS
 from recsys.events.store import DEFAULT_EVENTS_DB
+from recsys.search.hybrid import SearchOptions
 
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 
@@ -17,7 +18,9 @@ LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 class Settings(BaseSettings):
     """Everything the HTTP layer needs to know; one instance per app, no globals."""
 
-    model_config = SettingsConfigDict(env_prefix="RECSYS_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="RECSYS_", env_nested_delimiter="__", extra="ignore", frozen=True
+    )
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
@@ -39,6 +42,9 @@ class Settings(BaseSettings):
     encoder_device: str | None = None
     # Query embeddings cached for repeated queries (0 disables the cache).
     query_cache_size: int = Field(default=4096, ge=0, le=1_000_000)
+    # Retrieval and fusion knobs, e.g. RECSYS_SEARCH__FUSION_DEPTH=150 (validated; the
+    # query cache size above wins over search.query_cache_size).
+    search: SearchOptions = Field(default_factory=SearchOptions)
 
     @field_validator("events_db", mode="before")
     @classmethod

@@ -273,6 +273,7 @@ def serve(
     """Serve the HTTP API over the live artifact."""
     _setup_logging(False)
     import uvicorn
+    from pydantic import ValidationError
 
     from api.app import create_app
     from api.settings import Settings
@@ -280,7 +281,10 @@ def serve(
     overrides = {
         k: v for k, v in {"artifacts_dir": artifacts, "host": host, "port": port}.items() if v
     }
-    settings = Settings(**overrides)  # type: ignore[arg-type]
+    try:
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:  # a RECSYS_* variable or an option the settings refuse
+        _fail(ValueError(f"invalid settings: {exc}"))
     uvicorn.run(
         create_app(settings),
         host=settings.host,

@@ -13,12 +13,13 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections import Counter
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from recsys.catalog.items import ItemTable
+from recsys.core.config import SECTION
 from recsys.core.errors import ArtifactError, InvalidRequestError
 from recsys.core.text import search_tokens
 from recsys.search.dense import DenseDocuments
@@ -30,9 +31,10 @@ from recsys.search.title_match import TitleLexicon
 from recsys.search.vector_index import VectorIndex
 
 
-@dataclass(frozen=True)
+@pydantic_dataclass(frozen=True, config=SECTION)
 class SearchOptions:
-    """Retrieval knobs (tuned on bench/queries; see bench/README.md)."""
+    """Retrieval knobs (tuned on bench/queries; see bench/README.md). The service reads them
+    from ``RECSYS_SEARCH__<KNOB>`` (``api.settings.Settings.search``)."""
 
     min_fetch: int = 200  # documents taken from the ANN index per query, at least
     # a title document scores this fraction of its similarity: short title documents that

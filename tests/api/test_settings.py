@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from api.settings import Settings
 from recsys.events.store import DEFAULT_EVENTS_DB, EVENTS_DB_ENV
+from recsys.search.hybrid import SearchOptions
 
 
 def test_default_location_honours_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -17,3 +19,19 @@ def test_default_location_honours_env(monkeypatch: pytest.MonkeyPatch, tmp_path:
     assert Settings().events_db == tmp_path / "x.sqlite3"
     monkeypatch.setenv(EVENTS_DB_ENV, "")  # set but empty: the default, not "."
     assert Settings().events_db == DEFAULT_EVENTS_DB
+
+
+def test_search_knobs_come_from_nested_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().search == SearchOptions()
+    monkeypatch.setenv("RECSYS_SEARCH__RRF_K", "30")
+    monkeypatch.setenv("RECSYS_SEARCH__FUSION_DEPTH", "150")
+    search = Settings().search
+    assert (search.rrf_k, search.fusion_depth) == (30.0, 150)
+    assert search.title_weight == SearchOptions().title_weight
+    monkeypatch.setenv("RECSYS_SEARCH__RRF_K", "many")
+    with pytest.raises(ValidationError, match="rrf_k"):
+        Settings()
+    monkeypatch.delenv("RECSYS_SEARCH__RRF_K")
+    monkeypatch.setenv("RECSYS_SEARCH__NO_SUCH_KNOB", "1")
+    with pytest.raises(ValidationError, match="no_such_knob"):
+        Settings()
