@@ -50,10 +50,18 @@ def _fail(exc: Exception) -> None:
 
 
 EncoderOpt = Annotated[
-    str, typer.Option(help="'bundled:all-MiniLM-L6-v2', 'hashing', or a model path/name")
+    str,
+    typer.Option(
+        help="'bundled:all-MiniLM-L6-v2', 'bundled:multilingual-e5-small', 'hashing', "
+        "or a model path/name"
+    ),
 ]
-QueryPromptOpt = Annotated[str, typer.Option(help="prefix for queries, e.g. 'query: '")]
-DocumentPromptOpt = Annotated[str, typer.Option(help="prefix for documents")]
+QueryPromptOpt = Annotated[
+    str | None, typer.Option(help="prefix for queries, e.g. 'query: ' (default: the model's)")
+]
+DocumentPromptOpt = Annotated[
+    str | None, typer.Option(help="prefix for documents (default: the model's)")
+]
 MaxSeqOpt = Annotated[int, typer.Option(min=8, max=8192)]
 PrecisionOpt = Annotated[str, typer.Option(help="documents: auto|fp32|bf16|fp16")]
 IndexOpt = Annotated[str, typer.Option(help="auto | flat | ivf | hnsw")]
@@ -78,8 +86,8 @@ def build(
     data: Annotated[Path, typer.Option(help="raw data directory")] = Path("data"),
     out: Annotated[Path, typer.Option(help="artifact root")] = Path("artifacts"),
     encoder: EncoderOpt = "bundled:all-MiniLM-L6-v2",
-    query_prompt: QueryPromptOpt = "",
-    document_prompt: DocumentPromptOpt = "",
+    query_prompt: QueryPromptOpt = None,
+    document_prompt: DocumentPromptOpt = None,
     max_seq_length: MaxSeqOpt = 128,
     precision: PrecisionOpt = "auto",
     index: IndexOpt = "auto",
@@ -101,7 +109,7 @@ def build(
     from pipelines.build import BuildOptions
     from pipelines.build import build as run_build
     from recsys.recommend.config import RecsysConfig
-    from recsys.search.encoder import EncoderConfig
+    from recsys.search.encoder import EncoderConfig, model_prompts
     from recsys.search.vector_index import IndexParams
 
     if index not in INDEX_KINDS:
@@ -109,7 +117,10 @@ def build(
     try:
         options = BuildOptions(
             encoder=EncoderConfig(
-                encoder, query_prompt, document_prompt, max_seq_length, precision
+                encoder,
+                *model_prompts(encoder, query_prompt, document_prompt),
+                max_seq_length,
+                precision,
             ),
             index=IndexParams(kind=index, exact_threshold=exact_threshold),
             device=device,

