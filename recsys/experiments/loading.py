@@ -19,6 +19,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from recsys.core.config import load_toml
 from recsys.core.errors import InputDataError
+from recsys.core.types import Capabilities
 from recsys.defaults import DEFAULT_EXPERIMENTS
 from recsys.experiments.config import DEFAULT_LAYER, Experiment, ExperimentConfig, Variant
 from recsys.ranking.rankers import RECOMMENDATION_RANKERS, SEARCH_RANKERS
@@ -122,8 +123,11 @@ def _describe(exc: PydanticValidationError, data: dict[str, Any]) -> str:
 
 
 # every name a variant may use: the rankers' and retrieval modes' own declarations
-KNOWN_RANKERS: frozenset[str] = frozenset(RECOMMENDATION_RANKERS + SEARCH_RANKERS)
-KNOWN_RETRIEVALS: frozenset[str] = frozenset(RETRIEVAL_MODES)
+# Every ranker and retrieval mode the code declares (what an artifact can at most serve);
+# the service checks experiments against it at startup, before its engine has loaded.
+DECLARED = Capabilities(SEARCH_RANKERS, RECOMMENDATION_RANKERS, tuple(RETRIEVAL_MODES))
+KNOWN_RANKERS: frozenset[str] = frozenset(DECLARED.search_rankers + DECLARED.recommendation_rankers)
+KNOWN_RETRIEVALS: frozenset[str] = frozenset(DECLARED.retrieval_modes)
 
 
 def parse_experiments(

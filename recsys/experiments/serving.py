@@ -27,17 +27,9 @@ from recsys.core.types import (
 from recsys.defaults import DEFAULT_EXPERIMENTS
 from recsys.experiments.config import Assignment, ExperimentConfig
 from recsys.experiments.interleaving import rng_for, team_draft
-from recsys.experiments.loading import load_experiments
-from recsys.ranking.rankers import RECOMMENDATION_RANKERS, SEARCH_RANKERS
-from recsys.search.hybrid import RETRIEVAL_MODES
+from recsys.experiments.loading import DECLARED, load_experiments
 
 R = TypeVar("R", SearchResult, RecommendationResult)
-
-
-def declared_capabilities() -> Capabilities:
-    """Every ranker and retrieval mode the code declares (what an artifact can at most serve):
-    checked when the service starts, before its engine has loaded."""
-    return Capabilities(SEARCH_RANKERS, RECOMMENDATION_RANKERS, tuple(RETRIEVAL_MODES))
 
 
 def check_servable(config: ExperimentConfig, capabilities: Capabilities) -> None:
@@ -87,7 +79,7 @@ def load_served_experiments(path: Path | None) -> ExperimentConfig:
     if not path.is_file():
         raise InputDataError(str(path), "experiments config file does not exist")
     config = load_experiments(path)
-    check_servable(config, declared_capabilities())
+    check_servable(config, DECLARED)
     return config
 
 

@@ -29,6 +29,7 @@ from recsys.core.types import (
     SearchService,
     SimilarRequest,
 )
+from recsys.experiments.loading import DECLARED
 from recsys.ranking.rankers import RECOMMENDATION_RANKERS, SEARCH_RANKERS
 from recsys.search.hybrid import RETRIEVAL_MODES
 
@@ -183,7 +184,7 @@ class FakeService:
         return [self._hit(item, score, lang) for score, item in scored[:k]]
 
     def capabilities(self) -> Capabilities:
-        return Capabilities(SEARCH_RANKERS, RECOMMENDATION_RANKERS, tuple(RETRIEVAL_MODES))
+        return DECLARED
 
     def search(self, request: SearchRequest) -> SearchResult:
         """Score = query words found in title/description/genres + prior; ``ranker="noop"``
