@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Literal
 
 from api.observability import Metrics
@@ -31,8 +31,9 @@ def default_engine_loader(settings: Settings) -> SearchService:
     """Load the real engine; imported lazily so the API imports without the ML stack."""
     from recsys.service import Engine
 
-    options = replace(settings.search, query_cache_size=settings.query_cache_size)
-    return Engine.load(settings.artifacts_dir, device=settings.encoder_device, options=options)
+    return Engine.load(
+        settings.artifacts_dir, device=settings.encoder_device, options=settings.search_options
+    )
 
 
 def load_servable(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
@@ -42,8 +43,8 @@ class Settings(BaseSettings):
     encoder_device: str | None = None
     # Query embeddings cached for repeated queries (0 disables the cache).
     query_cache_size: int = Field(default=4096, ge=0, le=1_000_000)
-    # Retrieval and fusion knobs, e.g. RECSYS_SEARCH__FUSION_DEPTH=150 (validated; the
-    # query cache size above wins over search.query_cache_size).
+    # Retrieval and fusion knobs, e.g. RECSYS_SEARCH__FUSION_DEPTH=150 (validated). The query
+    # cache has one knob, query_cache_size above: see ``search_options``.
     search: SearchOptions = Field(default_factory=SearchOptions)
 
     @field_validator("events_db", mode="before")
@@ -61,3 +62,21 @@ class Settings(BaseSettings):
         if self.default_k > self.max_k:
             raise ValueError(f"default_k ({self.default_k}) must be <= max_k ({self.max_k})")
         return self
+
+    @model_validator(mode="after")
+    def _one_query_cache_knob(self) -> Settings:
+        if self.search.query_cache_size not in (
+            SearchOptions().query_cache_size,
+            self.query_cache_size,
+        ):
+            raise ValueError(
+                "set the query cache size with RECSYS_QUERY_CACHE_SIZE, "
+                "not RECSYS_SEARCH__QUERY_CACHE_SIZE"
+            )
+        return self
+
+    @property
+    def search_options(self) -> SearchOptions:
+        """What the engine searches with: ``search`` with the query cache size of
+        ``query_cache_size``."""
+        return replace(self.search, query_cache_size=self.query_cache_size)

@@ -35,3 +35,11 @@ def test_search_knobs_come_from_nested_env(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("RECSYS_SEARCH__NO_SUCH_KNOB", "1")
     with pytest.raises(ValidationError, match="no_such_knob"):
         Settings()
+
+
+def test_the_query_cache_has_one_knob(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RECSYS_QUERY_CACHE_SIZE", "7")
+    assert Settings().search_options.query_cache_size == 7
+    monkeypatch.setenv("RECSYS_SEARCH__QUERY_CACHE_SIZE", "9")
+    with pytest.raises(ValidationError, match="RECSYS_QUERY_CACHE_SIZE"):
+        Settings()
