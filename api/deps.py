@@ -1,4 +1,4 @@
-"""Request dependencies: the app's settings, engine, experiments and request log, and the
+"""Request dependencies: the app's settings, engine and experiments, and the
 limits that depend on the app's settings (``k``, ``q``). Everything is read from the app the
 request belongs to (``request.app.state``), so two apps in one process never share state.
 """
@@ -12,7 +12,6 @@ from fastapi.exceptions import RequestValidationError
 
 from api.errors import ApiError
 from api.lifecycle import EngineState
-from api.observability import RequestLog
 from api.params import clean_query, get_filters
 from api.settings import Settings
 from recsys.core.types import SearchFilters, SearchService
@@ -42,11 +41,6 @@ async def get_engine(request: Request) -> SearchService:
 def get_experiments(request: Request) -> ExperimentConfig:
     config = getattr(request.app.state, "experiments", None)
     return config if isinstance(config, ExperimentConfig) else ExperimentConfig()
-
-
-def get_request_log(request: Request) -> RequestLog | None:
-    request_log = getattr(request.app.state, "request_log", None)
-    return request_log if isinstance(request_log, RequestLog) else None
 
 
 def _invalid(name: str, message: str, value: Any, **extra: Any) -> RequestValidationError:
@@ -92,7 +86,6 @@ def query_text(
 
 EngineDep = Annotated[SearchService, Depends(get_engine)]
 ExperimentsDep = Annotated[ExperimentConfig, Depends(get_experiments)]
-RequestLogDep = Annotated[RequestLog | None, Depends(get_request_log)]
 FiltersDep = Annotated[SearchFilters, Depends(get_filters)]
 PageSize = Annotated[int, Depends(page_size)]
 QueryText = Annotated[str, Depends(query_text)]

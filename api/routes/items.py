@@ -6,7 +6,7 @@ import time
 
 from fastapi import APIRouter, Request
 
-from api.deps import EngineDep, FiltersDep, PageSize, RequestLogDep
+from api.deps import EngineDep, FiltersDep, PageSize
 from api.params import ItemIdPath, LangQuery, check_filters
 from api.routes.search import respond
 from api.routes.serving import log_served, request_id_of, served_record
@@ -26,7 +26,6 @@ router = APIRouter(prefix="/v1/items", tags=["items"])
 def get_item(
     request: Request,
     engine: EngineDep,
-    request_log: RequestLogDep,
     item_id: ItemIdPath,
     lang: LangQuery = None,
 ) -> ItemResponse:
@@ -37,7 +36,7 @@ def get_item(
     metadata.setdefault("item_id", item_id)
     response = ItemResponse.model_validate(metadata)
     log_served(
-        request_log,
+        request,
         served_record(
             request_id=request_id_of(request),
             route="item",
@@ -61,7 +60,6 @@ def get_item(
 def similar(
     request: Request,
     engine: EngineDep,
-    request_log: RequestLogDep,
     item_id: ItemIdPath,
     filters: FiltersDep,
     k: PageSize,
@@ -71,7 +69,6 @@ def similar(
     result = engine.similar(SimilarRequest(item_id, k, check_filters(filters), lang))
     response = respond(
         request,
-        request_log,
         route="similar",
         started=started,
         served=Served(result),

@@ -31,7 +31,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
-from api.deps import EngineDep, ExperimentsDep, FiltersDep, PageSize, RequestLogDep
+from api.deps import EngineDep, ExperimentsDep, FiltersDep, PageSize
 from api.params import LangQuery, RequiredUserIdQuery, VariantQuery, check_filters
 from api.routes.serving import log_response, request_id_of
 from api.schemas import RecommendationResponse, error_responses
@@ -53,7 +53,6 @@ def recommendations(
     user_id: RequiredUserIdQuery,
     filters: FiltersDep,
     experiments: ExperimentsDep,
-    request_log: RequestLogDep,
     k: PageSize,
     include_seen: Annotated[
         bool,
@@ -79,7 +78,6 @@ def recommendations(
     response.experiment, response.variant = served.experiment, served.variant
     log_response(
         request,
-        request_log,
         served,
         route="recommendations",
         started=started,

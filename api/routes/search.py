@@ -13,9 +13,7 @@ from api.deps import (
     FiltersDep,
     PageSize,
     QueryText,
-    RequestLogDep,
 )
-from api.observability import RequestLog
 from api.params import LangQuery, UserIdQuery, VariantQuery, check_filters
 from api.routes.serving import log_response, request_id_of
 from api.schemas import SearchResponse, error_responses
@@ -25,7 +23,6 @@ from recsys.experiments.serving import Served, assignment_for, serve_search
 
 def respond(
     request: Request,
-    request_log: RequestLog | None,
     *,
     route: str,
     started: float,
@@ -47,7 +44,6 @@ def respond(
     response.experiment, response.variant = served.experiment, served.variant
     log_response(
         request,
-        request_log,
         served,
         route=route,
         started=started,
@@ -78,7 +74,6 @@ def search(
     q: QueryText,
     filters: FiltersDep,
     experiments: ExperimentsDep,
-    request_log: RequestLogDep,
     k: PageSize,
     lang: LangQuery = None,
     user_id: UserIdQuery = None,
@@ -92,7 +87,6 @@ def search(
     served = serve_search(engine, arm, request_id_of(request), search_request)
     return respond(
         request,
-        request_log,
         route="search",
         started=started,
         served=served,

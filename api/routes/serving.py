@@ -57,8 +57,15 @@ def served_record(
     return record
 
 
-def log_served(request_log: RequestLog | None, record: dict[str, Any]) -> None:
-    """Append a :func:`served_record` to the request log, if there is one."""
+def request_log_of(request: Request) -> RequestLog | None:
+    """The app's served-request log (None when ``Settings.request_log`` is unset)."""
+    request_log = getattr(request.app.state, "request_log", None)
+    return request_log if isinstance(request_log, RequestLog) else None
+
+
+def log_served(request: Request, record: dict[str, Any]) -> None:
+    """Append a :func:`served_record` to the app's request log, if it has one."""
+    request_log = request_log_of(request)
     if request_log is not None:
         request_log.write(record)
 
@@ -110,7 +117,6 @@ def log_exposure(
 
 def log_response(
     request: Request,
-    request_log: RequestLog | None,
     served: Served[Any],
     *,
     route: str,
@@ -129,7 +135,7 @@ def log_response(
     ``items`` are the (item id, score) pairs actually returned."""
     item_ids = [item for item, _ in items]
     log_served(
-        request_log,
+        request,
         served_record(
             request_id=request_id,
             route=route,
