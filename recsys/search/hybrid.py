@@ -77,15 +77,6 @@ RETRIEVAL_MODES: dict[str, dict[str, Any]] = {
 }
 
 
-def retrieval_options(base: SearchOptions, mode: str) -> SearchOptions:
-    """``base`` with the fusion weights of a named mode (see ``RETRIEVAL_MODES``)."""
-    if mode not in RETRIEVAL_MODES:
-        raise InvalidRequestError(
-            f"unknown retrieval mode {mode!r}; expected one of {', '.join(RETRIEVAL_MODES)}"
-        )
-    return dataclasses.replace(base, **RETRIEVAL_MODES[mode])
-
-
 def catalog_languages(items: ItemTable, min_items: int) -> list[str]:
     """Languages with at least ``min_items`` items originally in or localized into them."""
     counts = Counter(lang for lang in items.original_languages.tolist() if lang)
@@ -118,7 +109,10 @@ class HybridSearcher:
         self.options = options or SearchOptions()
         self.lexicon = TitleLexicon.from_items(items)
         self.languages = LanguageDetector(catalog_languages(items, self.options.min_language_items))
-        self._modes = {mode: retrieval_options(self.options, mode) for mode in RETRIEVAL_MODES}
+        self._modes = {
+            mode: dataclasses.replace(self.options, **overrides)
+            for mode, overrides in RETRIEVAL_MODES.items()
+        }
         self.encode_query = functools.lru_cache(maxsize=self.options.query_cache_size)(
             self._encode_query_uncached
         )
@@ -146,10 +140,12 @@ class HybridSearcher:
 
     def options_for(self, mode: str | None) -> SearchOptions:
         """The options of a named retrieval mode (None: this searcher's own options)."""
-        if mode is None or mode == DEFAULT_RETRIEVAL:
+        if mode is None:
             return self.options
         if mode not in self._modes:
-            retrieval_options(self.options, mode)  # raises the InvalidRequestError
+            raise InvalidRequestError(
+                f"unknown retrieval mode {mode!r}; expected one of {', '.join(RETRIEVAL_MODES)}"
+            )
         return self._modes[mode]
 
     def _encode_query_uncached(self, query: str) -> np.ndarray:
