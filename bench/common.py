@@ -22,10 +22,17 @@ class Query:
     kind: str
     relevant: tuple[str, ...]
     note: str = ""
+    split: str = "dev"  # "dev": tune on it; "test": report only
 
 
-def load_queries(path: Path) -> list[Query]:
-    """Read the JSONL query set; blank lines are skipped, a malformed line raises ValueError."""
+SPLITS = ("dev", "test")
+
+
+def load_queries(path: Path, split: str | None = None) -> list[Query]:
+    """Read the JSONL query set (only ``split`` when given); blank lines are skipped, a
+    malformed line or an unknown split raises ValueError."""
+    if split is not None and split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
     queries: list[Query] = []
     with open(path, encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
@@ -33,13 +40,21 @@ def load_queries(path: Path) -> list[Query]:
                 continue
             try:
                 row = json.loads(line)
-                queries.append(
-                    Query(row["query"], row["kind"], tuple(row["relevant"]), row.get("note", ""))
+                query = Query(
+                    row["query"],
+                    row["kind"],
+                    tuple(row["relevant"]),
+                    row.get("note", ""),
+                    row.get("split", "dev"),
                 )
             except (json.JSONDecodeError, KeyError, TypeError) as exc:
                 raise ValueError(f"{path}:{number}: bad query line: {exc}") from exc
+            if query.split not in SPLITS:
+                raise ValueError(f"{path}:{number}: unknown split {query.split!r}")
+            if split is None or query.split == split:
+                queries.append(query)
     if not queries:
-        raise ValueError(f"{path}: no queries")
+        raise ValueError(f"{path}: no queries" + (f" in split {split!r}" if split else ""))
     return queries
 
 
@@ -50,11 +65,7 @@ def artifact_info(manifest: dict[str, Any]) -> dict[str, Any]:
         "created_at": manifest.get("created_at"),
         "code_version": manifest.get("code_version"),
         "encoder": manifest.get("encoder"),
-        "index": {
-            key: value
-            for key, value in (manifest.get("index") or {}).items()
-            if isinstance(value, str | int | float | bool) or value is None
-        },
+        "index": manifest.get("index"),
         "counts": manifest.get("counts"),
     }
 

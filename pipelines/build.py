@@ -41,7 +41,8 @@ from recsys.search.embeddings import STORED_DTYPE, EmbeddingStats, as_stored, em
 from recsys.search.encoder import Encoder, EncoderConfig, load_encoder
 from recsys.search.hybrid import HybridSearcher, SearchOptions
 from recsys.search.lexical import LexicalIndex
-from recsys.search.vector_index import FaissIndex, IndexParams, build_index
+from recsys.search.partitioned_index import PartitionedIndex, build_partitioned_index
+from recsys.search.vector_index import IndexParams, build_index
 
 log = logging.getLogger(__name__)
 CACHE_SUBDIR = ".cache/embeddings"
@@ -85,7 +86,7 @@ class SearchParts:
     encoder: Encoder
     vectors: np.ndarray
     embed_stats: EmbeddingStats
-    index: FaissIndex
+    index: PartitionedIndex
     lexical: LexicalIndex
 
 
@@ -154,8 +155,8 @@ def _search_stages(
         )
     log.info("embeddings: %s", embed_stats.to_dict())
     with timings.stage("index"):
-        index = build_index(vectors, options.index)
-    log.info("index: %s", index.params.to_dict())
+        index = build_partitioned_index(vectors, documents["kind"].to_numpy(), options.index)
+    log.info("index: %s", index.params)
     with timings.stage("lexical"):
         lexical = LexicalIndex.build(catalog)
     log.info("lexical index: %d terms, %d postings", len(lexical.vocab), lexical.matrix().nnz)
@@ -225,7 +226,7 @@ def _writer(
         catalog.write_parquet(tmp / "catalog.parquet")
         search.documents.write_parquet(tmp / "documents.parquet")
         np.save(tmp / "vectors.npy", search.vectors.astype(STORED_DTYPE))
-        search.index.save(tmp / "index.faiss")
+        search.index.save(tmp)
         search.lexical.save(tmp / "lexical.npz")
         personalization = personal.save(tmp)
         return Manifest(
@@ -233,7 +234,7 @@ def _writer(
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
             code_version=code_version(),
             encoder=search.encoder.config.to_dict(),
-            index=search.index.params.to_dict(),
+            index=search.index.params,
             counts=_counts(catalog, search.documents),
             files={},
             inputs=inputs,

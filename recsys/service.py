@@ -34,8 +34,8 @@ from recsys.search.dense import DenseDocuments
 from recsys.search.encoder import Encoder, EncoderConfig, load_encoder
 from recsys.search.hybrid import RETRIEVAL_MODES, HybridSearcher, SearchOptions
 from recsys.search.lexical import LexicalIndex, LexicalParams
+from recsys.search.partitioned_index import PartitionedIndex
 from recsys.search.query_features import QUERY_FEATURES
-from recsys.search.vector_index import FaissIndex, IndexParams
 
 
 class Engine:
@@ -70,7 +70,7 @@ class Engine:
         doc_items = items.positions(documents["item_id"].to_list())
         doc_kinds = documents["kind"].to_numpy()
         vectors = np.load(directory / "vectors.npy").astype(np.float32)
-        index = FaissIndex.load(directory / "index.faiss", IndexParams.from_dict(manifest.index))
+        index = PartitionedIndex.load(directory, doc_kinds, manifest.index)
         dense = DenseDocuments(doc_items, doc_kinds, vectors, index, len(items))
         lexical = LexicalIndex.load(
             directory / "lexical.npz", LexicalParams.from_dict(manifest.lexical)
@@ -100,12 +100,17 @@ class Engine:
             "items": len(self.items),
             "documents": len(self.searcher.dense),
             "encoder": self.searcher.encoder.config.model,
-            "index": self.manifest.get("index", {}).get("kind"),
-            "index_recall_at_10": self.manifest.get("index", {}).get("recall_at_10"),
+            "index": {part: p["kind"] for part, p in self._index_parts().items()},
+            "index_recall_at_10": {
+                part: p["recall_at_10"] for part, p in self._index_parts().items()
+            },
             "users": self.recommender.log.n_users if self.recommender else 0,
             "default_ranker": self.recommender.default_ranker if self.recommender else None,
             "search_ranker": self.personal_search is not None,
         }
+
+    def _index_parts(self) -> dict[str, dict[str, Any]]:
+        return dict(self.manifest.get("index", {}).get("parts", {}))
 
     def search(self, request: SearchRequest) -> SearchResult:
         options = self.searcher.options_for(request.retrieval)

@@ -1,12 +1,14 @@
 """Stage 2: the texts that get embedded, several documents per item.
 
 Each item yields
-- a ``title`` document: every known title (display, original, alternates) and the year,
-  so a query that is just a title (in any script) lands on it;
-- a ``content`` document: title, type, genres, keywords, cast and the English description;
+- a ``content`` document: every title (in every script) and the year, type, genres, the
+  English description, keywords, directors and cast;
 - one ``localized`` document per language with a native title/overview (fr, de, ...).
 
-Retrieval scores an item by its best-matching document.
+Retrieval ranks the items of each kind by their best-matching document. Titles are not
+embedded on their own: names are matched by the lexical index and the title matcher, and
+a separate title-document list added nothing on the dev split with either bundled encoder
+while costing half of the embedding time (bench/README.md, "Per-kind dense lists").
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ DOCUMENT_SCHEMA = {
     "text": pl.Utf8,
 }
 
-TITLE, CONTENT, LOCALIZED = "title", "content", "localized"
+CONTENT, LOCALIZED = "content", "localized"
 MAX_KEYWORDS = 12
 MAX_CAST = 5
 
@@ -31,7 +33,8 @@ def _join(values: list[str] | None, limit: int | None = None) -> str:
     return ", ".join(values[:limit] if limit else values)
 
 
-def _title_text(row: dict) -> str:
+def _names(row: dict) -> str:
+    """Every distinct title (display, original in its own script, alternates), and the year."""
     names: list[str] = []
     for name in [row["title"], row["original_title"], *(row["alt_titles"] or [])]:
         if name and name not in names:
@@ -42,7 +45,7 @@ def _title_text(row: dict) -> str:
 
 def _content_text(row: dict) -> str:
     kind = "TV show" if row["type"] == "tv_show" else "Movie"
-    parts = [f"{row['title']}" + (f" ({row['year']})" if row["year"] else "") + f". {kind}."]
+    parts = [f"{_names(row)}. {kind}."]
     if row["genres"]:
         parts.append(f"Genres: {_join(row['genres'])}.")
     if row["description"]:
@@ -75,7 +78,6 @@ def build_documents(catalog: pl.DataFrame) -> pl.DataFrame:
     rows: list[tuple[str, str, str, str]] = []
     for row in catalog.select(columns).iter_rows(named=True):
         item_id = row["item_id"]
-        rows.append((item_id, TITLE, "mul", _title_text(row)))  # ISO 639-2: multiple
         rows.append((item_id, CONTENT, "en", _content_text(row)))
         for loc in row["localizations"] or []:
             text = ". ".join(p.strip() for p in (loc["title"], loc["description"]) if p)

@@ -6,7 +6,7 @@ Layout of a root (default ``artifacts/``)::
       current                 # text file: the name of the live version
       20261120T221500Z-3f2a9c1d/
         manifest.json         # written last; lists every file with its sha256
-        catalog.parquet  documents.parquet  vectors.npy  index.faiss
+        catalog.parquet  documents.parquet  vectors.npy  index.<kind>.faiss ...
       .cache/embeddings/...   # embedding cache (not part of any version)
 
 A version is written into a temporary sibling directory and renamed into place, then
@@ -32,14 +32,15 @@ from typing import Any
 from recsys import __version__
 from recsys.core.errors import ArtifactError
 
-FORMAT_VERSION = 3  # 2: personalization files and section; 3: lexical index and section
+# 2: personalization files and section; 3: lexical index and section; 4: one vector index
+# per document kind (index.<kind>.faiss)
+FORMAT_VERSION = 4
 MANIFEST = "manifest.json"
 CURRENT = "current"
 REQUIRED_FILES = (
     "catalog.parquet",
     "documents.parquet",
     "vectors.npy",
-    "index.faiss",
     "lexical.npz",
     "interactions.parquet",
     "covis.npz",

@@ -18,6 +18,7 @@ import numpy as np
 import polars as pl
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
+from recsys.catalog.documents import CONTENT
 from recsys.core.config import SECTION
 from recsys.history.interactions import InteractionLog
 from recsys.history.item_stats import DAY, ItemStats
@@ -311,9 +312,8 @@ def search_features(
 def item_vectors(
     doc_items: np.ndarray, doc_kinds: np.ndarray, vectors: np.ndarray, n_items: int
 ) -> np.ndarray:
-    """One vector per item: its content document's, else its title document's."""
+    """One vector per item: its content document's (every item has one)."""
     out = np.zeros((n_items, vectors.shape[1]), dtype=np.float32)
-    for kind in ("title", "content"):  # content written last, so it wins
-        rows = np.flatnonzero(doc_kinds == kind)
-        out[doc_items[rows]] = vectors[rows]
+    rows = np.flatnonzero(doc_kinds == CONTENT)
+    out[doc_items[rows]] = vectors[rows]
     return out

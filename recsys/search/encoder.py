@@ -26,6 +26,9 @@ BUNDLED_E5 = "bundled:multilingual-e5-small"
 HASHING_MODEL = "hashing"
 # prompts a model was trained with, used when none are given
 MODEL_PROMPTS = {BUNDLED_E5: ("query: ", "passage: ")}
+# models that place a text and its translation close together: for them, a non-English
+# query's dense lists can carry it to an item described only in English
+MULTILINGUAL_MODELS = frozenset({BUNDLED_E5})
 
 
 @runtime_checkable

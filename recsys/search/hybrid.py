@@ -1,7 +1,8 @@
 """Hybrid retrieval: dense and lexical lists fused, titles and the query's language on top.
 
-For a query, the vector index (items scored by their best document) and the BM25 lexical
-index each rank the items the filters allow; reciprocal-rank fusion merges the two lists,
+For a query, the vector index (one ranked list per document kind: English content,
+localized overviews; items scored by their best document of the kind) and the BM25 lexical
+index each rank the items the filters allow; reciprocal-rank fusion merges the lists,
 exact and near-exact title matches go on top, and items in the query's detected language get
 a small boost. What comes back carries every one of those scores (``QUERY_FEATURES``), so a
 ranker can learn from them. Retrieval modes (``RETRIEVAL_MODES``) are ``SearchOptions``
@@ -18,17 +19,19 @@ from typing import Any
 import numpy as np
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
+from recsys.catalog.documents import CONTENT, LOCALIZED
 from recsys.catalog.items import ItemTable
 from recsys.core.config import SECTION
 from recsys.core.errors import ArtifactError, InvalidRequestError
 from recsys.core.text import search_tokens
 from recsys.search.dense import DenseDocuments
-from recsys.search.encoder import Encoder
+from recsys.search.encoder import MULTILINGUAL_MODELS, Encoder
 from recsys.search.language import LanguageDetector, QueryLanguage
 from recsys.search.lexical import LexicalIndex
+from recsys.search.partitioned_index import PartitionedIndex, build_partitioned_index
 from recsys.search.query_features import QUERY_FEATURES
 from recsys.search.title_match import TitleLexicon
-from recsys.search.vector_index import VectorIndex
+from recsys.search.vector_index import IndexParams
 
 
 @pydantic_dataclass(frozen=True, config=SECTION)
@@ -36,10 +39,11 @@ class SearchOptions:
     """Retrieval knobs (tuned on bench/queries; see bench/README.md). The service reads them
     from ``RECSYS_SEARCH__<KNOB>`` (``api.settings.Settings.search``)."""
 
-    min_fetch: int = 200  # documents taken from the ANN index per query, at least
-    # a title document scores this fraction of its similarity: short title documents that
-    # share one word with a long descriptive query must not outrank the right plot
-    title_weight: float = 0.8
+    min_fetch: int = 200  # documents of each kind taken from the ANN index per query, at least
+    # each document kind is its own dense list in the fusion, with this weight (times
+    # dense_weight): English content (title, plot, genres, people), localized overviews
+    content_list_weight: float = 1.0
+    localized_list_weight: float = 0.5
     # query embeddings kept for repeated queries (search boxes see the same head queries
     # again and again); 0 turns the cache off
     query_cache_size: int = 4096
@@ -56,7 +60,11 @@ class SearchOptions:
     # a query of this many tokens or more describes rather than names: the dense list and
     # the lexical description fields count more, the title field less
     descriptive_min_tokens: int = 6
-    descriptive_dense_weight: float = 1.5
+    descriptive_dense_weight: float = 1.0
+    # a descriptive query in a detected non-English language, with a multilingual encoder
+    # (MULTILINGUAL_MODELS): its target may have no text in that language at all (no lexical
+    # overlap), so the dense lists must carry it
+    foreign_dense_weight: float = 2.5
     descriptive_field_weights: tuple[tuple[str, float], ...] = (
         ("title", 0.5),
         ("people", 0.5),
@@ -73,7 +81,7 @@ DEFAULT_RETRIEVAL = "hybrid"
 RETRIEVAL_MODES: dict[str, dict[str, Any]] = {
     DEFAULT_RETRIEVAL: {},
     "dense": {"lexical_weight": 0.0},
-    "lexical": {"dense_weight": 0.0, "descriptive_dense_weight": 0.0},
+    "lexical": {"dense_weight": 0.0, "descriptive_dense_weight": 0.0, "foreign_dense_weight": 0.0},
 }
 
 
@@ -107,6 +115,7 @@ class HybridSearcher:
         self.lexical = lexical
         self.encoder = encoder
         self.options = options or SearchOptions()
+        self.multilingual = encoder.config.model in MULTILINGUAL_MODELS
         self.lexicon = TitleLexicon.from_items(items)
         self.languages = LanguageDetector(catalog_languages(items, self.options.min_language_items))
         self._modes = {
@@ -124,13 +133,15 @@ class HybridSearcher:
         doc_items: np.ndarray,
         doc_kinds: np.ndarray,
         vectors: np.ndarray,
-        index: VectorIndex,
+        index: PartitionedIndex | None,
         encoder: Encoder,
         options: SearchOptions | None = None,
         lexical: LexicalIndex | None = None,
     ) -> HybridSearcher:
-        """A searcher over in-memory documents (the build's search training, tests); the
-        lexical index is built from the catalog when not given."""
+        """A searcher over in-memory documents (the build's search training, tests); exact
+        per-kind indexes and the lexical index are built when not given."""
+        if index is None:
+            index = build_partitioned_index(vectors, doc_kinds, IndexParams(kind="flat"))
         dense = DenseDocuments(doc_items, doc_kinds, vectors, index, len(items))
         return cls(items, dense, lexical or LexicalIndex.build(items.frame), encoder, options)
 
@@ -171,16 +182,27 @@ class HybridSearcher:
         if language is None:
             language = self.languages.detect(query)
         depth = max(opts.fusion_depth, n)
-        dense = self.dense.best_per_item(
-            query_vec, allowed, depth, opts.min_fetch, opts.title_weight
-        )
-        dense_ranked = sorted(dense, key=lambda item: (-dense[item], item))[:depth]
         descriptive = len(search_tokens(query)) >= opts.descriptive_min_tokens
+        dense_weight = opts.dense_weight
+        if descriptive:
+            foreign = self.multilingual and language.lang not in (None, "en")
+            dense_weight = opts.foreign_dense_weight if foreign else opts.descriptive_dense_weight
+        dense: dict[int, float] = {}  # best weighted similarity over every kind
+        lists: list[tuple[float, list[int]]] = []
+        for kind, weight in (
+            (CONTENT, opts.content_list_weight),
+            (LOCALIZED, opts.localized_list_weight),
+        ):
+            if dense_weight * weight <= 0:
+                continue
+            best = self.dense.best_per_item(query_vec, allowed, depth, opts.min_fetch, kind)
+            lists.append((dense_weight * weight, sorted(best, key=lambda i: (-best[i], i))[:depth]))
+            for item, score in best.items():
+                dense[item] = max(dense.get(item, -np.inf), score)
         field_weights = dict(opts.descriptive_field_weights) if descriptive else None
-        dense_weight = opts.descriptive_dense_weight if descriptive else opts.dense_weight
         lexical_items, lexical_scores = self.lexical.search(query, depth, allowed, field_weights)
         bm25 = dict(zip(lexical_items.tolist(), lexical_scores.tolist(), strict=True))
-        fused = _rrf(((dense_weight, dense_ranked), (opts.lexical_weight, list(bm25))), opts.rrf_k)
+        fused = _rrf((*lists, (opts.lexical_weight, list(bm25))), opts.rrf_k)
         titles = {
             item: bonus
             for item, bonus in self.lexicon.match(query).items()
@@ -198,8 +220,7 @@ class HybridSearcher:
         items = np.array(ranked, dtype=np.int64)
         columns = {
             "query_dense": [
-                dense[i] if i in dense else self.dense.score_item(query_vec, i, opts.title_weight)
-                for i in ranked
+                dense[i] if i in dense else self.dense.score_item(query_vec, i) for i in ranked
             ],
             "query_bm25": [bm25.get(i, 0.0) for i in ranked],
             "query_title": [titles.get(i, 0.0) for i in ranked],
@@ -220,9 +241,7 @@ class HybridSearcher:
         allowed[item] = False
         query_vec = self.dense.vectors[doc : doc + 1]
         opts = self.options
-        scores = self.dense.best_per_item(
-            query_vec, allowed, k, opts.min_fetch, opts.title_weight, kinds=("content",)
-        )
+        scores = self.dense.best_per_item(query_vec, allowed, k, opts.min_fetch, CONTENT)
         return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
 
 

@@ -31,7 +31,7 @@ class VectorIndex(Protocol):
     def save(self, path: Path) -> None: ...
 
 
-def _as_queries(queries: np.ndarray, dim: int) -> np.ndarray:
+def as_queries(queries: np.ndarray, dim: int) -> np.ndarray:
     queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
     if queries.shape[1] != dim:
         raise ValueError(f"query dimension {queries.shape[1]} does not match index dimension {dim}")
@@ -52,7 +52,7 @@ class ExactIndex:
         return int(self._vectors.shape[0])
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        queries = _as_queries(queries, self.dim)
+        queries = as_queries(queries, self.dim)
         n = len(self)
         scores = np.full((queries.shape[0], k), -np.inf, dtype=np.float32)
         ids = np.full((queries.shape[0], k), -1, dtype=np.int64)
@@ -125,7 +125,7 @@ class FaissIndex:
         return int(self._index.ntotal)
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        queries = _as_queries(queries, self.dim)
+        queries = as_queries(queries, self.dim)
         scores, ids = self._index.search(queries, k)
         scores = np.where(ids < 0, -np.inf, scores).astype(np.float32)
         return scores, ids.astype(np.int64)

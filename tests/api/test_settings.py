@@ -27,7 +27,7 @@ def test_search_knobs_come_from_nested_env(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("RECSYS_SEARCH__FUSION_DEPTH", "150")
     search = Settings().search
     assert (search.rrf_k, search.fusion_depth) == (30.0, 150)
-    assert search.title_weight == SearchOptions().title_weight
+    assert search.localized_list_weight == SearchOptions().localized_list_weight
     monkeypatch.setenv("RECSYS_SEARCH__RRF_K", "many")
     with pytest.raises(ValidationError, match="rrf_k"):
         Settings()

@@ -1,5 +1,6 @@
-"""The VectorIndex contract, run over every implementation: ExactIndex and faiss flat, IVF
-and HNSW. A new index is one more ``KINDS`` entry in ``make_index``."""
+"""The VectorIndex contract, run over every implementation: ExactIndex, faiss flat, IVF and
+HNSW, and the per-kind PartitionedIndex. A new index is one more ``KINDS`` entry in
+``make_index``."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from recsys.search.partitioned_index import PartitionedIndex, build_partitioned_index
 from recsys.search.vector_index import (
     ExactIndex,
     FaissIndex,
@@ -18,7 +20,7 @@ from recsys.search.vector_index import (
     recall_at_k,
 )
 
-KINDS = ["exact", "flat", "ivf", "hnsw"]
+KINDS = ["exact", "flat", "ivf", "hnsw", "partitioned"]
 
 # Five hand-made unit vectors in 4 dims, rows deliberately not in score order.
 TINY = np.array(
@@ -40,6 +42,9 @@ TINY_TOP3_SCORES = [[1.0, 0.8, 0.6], [0.64, 0.384, 0.36]]
 def make_index(kind: str, vectors: np.ndarray, **params: object) -> VectorIndex:
     if kind == "exact":
         return ExactIndex(vectors)
+    if kind == "partitioned":  # three parts, interleaved rows
+        labels = np.array(["a", "b", "c"])[np.arange(len(vectors)) % 3]
+        return build_partitioned_index(vectors, labels, IndexParams(kind="flat"))
     return build_index(vectors, IndexParams(kind=kind, **params))  # type: ignore[arg-type]
 
 
@@ -48,6 +53,9 @@ def save_and_load(index: VectorIndex, directory: Path) -> VectorIndex:
         path = directory / "index.npy"  # np.save appends .npy to any other name
         index.save(path)
         return ExactIndex.load(path)
+    if isinstance(index, PartitionedIndex):
+        index.save(directory)
+        return PartitionedIndex.load(directory, index.labels(), index.params)
     assert isinstance(index, FaissIndex)
     path = directory / "index.faiss"
     index.save(path)
@@ -172,7 +180,7 @@ def test_recall_against_exact(
     _, exact_ids = exact_big.search(queries, 10)
     _, ids = big.search(queries, 10)
     recall = recall_at_k(ids, exact_ids, 10)
-    if kind in ("exact", "flat"):
+    if kind in ("exact", "flat", "partitioned"):
         assert recall == 1.0
     else:
         assert recall >= 0.9

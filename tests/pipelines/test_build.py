@@ -20,7 +20,8 @@ from recsys.catalog.schema import CATALOG_SCHEMA
 from recsys.core.artifacts import CURRENT, REQUIRED_FILES, load_manifest
 from recsys.core.errors import InputDataError
 from recsys.search.encoder import HashingEncoder
-from recsys.search.vector_index import FaissIndex, IndexParams
+from recsys.search.partitioned_index import PartitionedIndex
+from recsys.search.vector_index import IndexParams
 from tests.personalization_data import FIXTURE_DATA
 
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -28,12 +29,11 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 DATA = FIXTURE_DATA
 COUNTS = {
     "items": 17,
-    "documents": 39,
+    "documents": 22,
     "items_movie": 16,
     "items_tv_show": 1,
     "documents_content": 17,
     "documents_localized": 5,
-    "documents_title": 17,
 }
 
 
@@ -65,12 +65,16 @@ def test_artifact_loads(artifacts: Path) -> None:
     assert (artifacts / CURRENT).read_text().strip() == directory.name == manifest.version
     assert set(REQUIRED_FILES) <= set(manifest.files)
     assert manifest.encoder == HashingEncoder().config.to_dict()
-    assert manifest.index["kind"] == "flat"  # 39 vectors < exact_threshold
-    assert manifest.index["recall_at_10"] == 1.0
+    assert manifest.index["kind"] == "partitioned"
+    parts = manifest.index["parts"]
+    assert set(parts) == {"content", "localized"}
+    assert {p["kind"] for p in parts.values()} == {"flat"}  # every part < exact_threshold
+    assert {p["recall_at_10"] for p in parts.values()} == {1.0}
+    assert {f"index.{part}.faiss" for part in parts} <= set(manifest.files)
     assert manifest.reports["embeddings"] == {
-        "total": 39,
+        "total": 22,
         "cached": 0,
-        "encoded": 39,
+        "encoded": 22,
         "deduplicated": 0,
     }
     assert manifest.reports["ingest"]["merged"]["items"] == 17
@@ -90,20 +94,20 @@ def test_counts_match_the_files(artifacts: Path) -> None:
     assert documents.height == manifest.counts["documents"]
     assert set(documents["item_id"]) == set(catalog["item_id"])
     vectors = np.load(directory / "vectors.npy")
-    assert vectors.shape == (39, 256)
+    assert vectors.shape == (22, 256)
     assert vectors.dtype == np.float16
-    index = FaissIndex.load(directory / "index.faiss", IndexParams.from_dict(manifest.index))
-    assert (len(index), index.dim) == (39, 256)
+    index = PartitionedIndex.load(directory, documents["kind"].to_numpy(), manifest.index)
+    assert (len(index), index.dim) == (22, 256)
 
 
 def test_stored_vectors_match_the_documents(artifacts: Path) -> None:
-    directory, _ = load_manifest(artifacts)
+    directory, manifest = load_manifest(artifacts)
     documents = pl.read_parquet(directory / "documents.parquet")
     vectors = np.load(directory / "vectors.npy").astype(np.float32)
     expected = HashingEncoder().encode_documents(documents["text"].to_list())
     np.testing.assert_allclose(vectors, expected, atol=2e-3)  # stored as float16
     # the index finds each document's own vector first
-    index = FaissIndex.load(directory / "index.faiss", IndexParams(kind="flat"))
+    index = PartitionedIndex.load(directory, documents["kind"].to_numpy(), manifest.index)
     _, ids = index.search(expected, 1)
     assert ids[:, 0].tolist() == list(range(len(expected)))
 
@@ -116,12 +120,12 @@ def test_rebuild_reencodes_nothing(tmp_path: Path) -> None:
     directory, manifest = load_manifest(root)
     assert directory == second
     assert manifest.reports["embeddings"] == {
-        "total": 39,
-        "cached": 39,
+        "total": 22,
+        "cached": 22,
         "encoded": 0,
         "deduplicated": 0,
     }
-    assert load_manifest(first)[1].reports["embeddings"]["encoded"] == 39
+    assert load_manifest(first)[1].reports["embeddings"]["encoded"] == 22
     assert (root / CACHE_SUBDIR).is_dir()
     # same inputs and encoder: same content hash suffix
     assert first.name.split("-")[-1] == second.name.split("-")[-1]
@@ -131,7 +135,7 @@ def test_no_cache_option(tmp_path: Path) -> None:
     root = tmp_path / "artifacts"
     build(DATA, root, options(use_cache=False), encoder=HashingEncoder())
     build(DATA, root, options(use_cache=False), encoder=HashingEncoder())
-    assert load_manifest(root)[1].reports["embeddings"]["encoded"] == 39
+    assert load_manifest(root)[1].reports["embeddings"]["encoded"] == 22
     assert not (root / CACHE_SUBDIR).exists()
 
 
@@ -143,7 +147,8 @@ def test_limit_items(tmp_path: Path) -> None:
 
 def test_explicit_index_kind(tmp_path: Path) -> None:
     build(DATA, tmp_path, options(index=IndexParams(kind="hnsw")), encoder=HashingEncoder())
-    assert load_manifest(tmp_path)[1].index["kind"] == "hnsw"
+    parts = load_manifest(tmp_path)[1].index["parts"]
+    assert {p["kind"] for p in parts.values()} == {"hnsw"}
 
 
 def test_missing_data_dir(tmp_path: Path) -> None:

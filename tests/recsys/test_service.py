@@ -105,7 +105,8 @@ def test_item_details_are_json_ready(engine: Engine) -> None:
 def test_stats_describe_the_artifact(engine: Engine) -> None:
     stats = engine.stats()
     assert stats["items"] == 17 and stats["encoder"] == "hashing"
-    assert stats["index"] == "flat" and stats["index_recall_at_10"] == 1.0
+    assert stats["index"] == {"content": "flat", "localized": "flat"}
+    assert stats["index_recall_at_10"] == {"content": 1.0, "localized": 1.0}
 
 
 def test_encoder_that_does_not_match_the_artifact_is_refused(artifact: Path) -> None:

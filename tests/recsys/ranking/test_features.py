@@ -336,13 +336,13 @@ def test_feature_name_lists_are_unique() -> None:
     assert len(ITEM_FEATURES) + len(USER_FEATURES) + len(PAIR_FEATURES) == len(BASE_FEATURES)
 
 
-def test_item_vectors_prefer_content_over_title_documents() -> None:
+def test_item_vectors_are_the_content_documents() -> None:
     doc_items = np.array([0, 0, 1, 2, 2])
-    doc_kinds = np.array(["content", "title", "title", "title", "content"])
+    doc_kinds = np.array(["localized", "content", "content", "localized", "content"])
     vectors = np.arange(15, dtype=np.float32).reshape(5, 3)
     out = item_vectors(doc_items, doc_kinds, vectors, n_items=4)
     assert out.dtype == np.float32
-    np.testing.assert_array_equal(out[0], vectors[0])  # content, though its title came later
-    np.testing.assert_array_equal(out[1], vectors[2])  # title only
+    np.testing.assert_array_equal(out[0], vectors[1])  # content, not the localized overview
+    np.testing.assert_array_equal(out[1], vectors[2])
     np.testing.assert_array_equal(out[2], vectors[4])
     np.testing.assert_array_equal(out[3], [0, 0, 0])  # no document

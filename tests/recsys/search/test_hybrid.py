@@ -12,7 +12,6 @@ from recsys.core.types import SearchFilters, SearchRequest
 from recsys.search.encoder import HashingEncoder
 from recsys.search.hybrid import HybridSearcher, SearchOptions
 from recsys.search.query_features import QUERY_FEATURES
-from recsys.search.vector_index import ExactIndex
 from recsys.service import Engine
 from tests.recsys.lexical_catalog import ROWS, catalog_frame
 
@@ -43,7 +42,7 @@ def engine() -> Engine:
         items.positions(documents["item_id"].to_list()),
         documents["kind"].to_numpy(),
         vectors,
-        ExactIndex(vectors),
+        None,  # exact per-kind indexes
         encoder,
         SearchOptions(query_cache_size=0, min_fetch=10, fusion_depth=10),
     )
