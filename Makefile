@@ -7,6 +7,9 @@ STAMP := $(VENV)/.installed-stamp
 PIP_FLAGS ?= -q --disable-pip-version-check
 DATA ?= data
 ARTIFACTS ?= artifacts
+# e.g. ENCODER=bundled:multilingual-e5-small (default: the build's, all-MiniLM-L6-v2)
+ENCODER ?=
+ENCODER_FLAG := $(if $(ENCODER),--encoder $(ENCODER))
 
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
@@ -23,10 +26,10 @@ install: $(STAMP)
 
 # Built only when missing; `make build` forces a new version.
 $(ARTIFACTS)/current: | $(STAMP)
-	$(BIN)/recsys build --data $(DATA) --out $(ARTIFACTS)
+	$(BIN)/recsys build --data $(DATA) --out $(ARTIFACTS) $(ENCODER_FLAG)
 
 build: $(STAMP)
-	$(BIN)/recsys build --data $(DATA) --out $(ARTIFACTS)
+	$(BIN)/recsys build --data $(DATA) --out $(ARTIFACTS) $(ENCODER_FLAG)
 
 # Served requests are logged as JSON lines (override with RECSYS_REQUEST_LOG=...).
 serve: $(STAMP) $(ARTIFACTS)/current

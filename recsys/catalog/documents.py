@@ -1,14 +1,15 @@
 """Stage 2: the texts that get embedded, several documents per item.
 
 Each item yields
-- a ``content`` document: every title (in every script) and the year, type, genres, the
-  English description, keywords, directors and cast;
+- a ``content`` document: the display title and year, type, genres, the English
+  description, keywords, directors and cast;
 - one ``localized`` document per language with a native title/overview (fr, de, ...).
 
-Retrieval ranks the items of each kind by their best-matching document. Titles are not
-embedded on their own: names are matched by the lexical index and the title matcher, and
-a separate title-document list added nothing on the dev split with either bundled encoder
-while costing half of the embedding time (bench/README.md, "Per-kind dense lists").
+Retrieval ranks the items of each kind by their best-matching document. Other titles
+(original, alternates) are not embedded: names are matched by the lexical index and the
+title matcher. On the dev split, a separate title-document list added nothing with either
+bundled encoder, and every title in the content document lowered multilingual-e5-small's
+description recall (bench/README.md, "Per-kind dense lists").
 """
 
 from __future__ import annotations
@@ -33,19 +34,9 @@ def _join(values: list[str] | None, limit: int | None = None) -> str:
     return ", ".join(values[:limit] if limit else values)
 
 
-def _names(row: dict) -> str:
-    """Every distinct title (display, original in its own script, alternates), and the year."""
-    names: list[str] = []
-    for name in [row["title"], row["original_title"], *(row["alt_titles"] or [])]:
-        if name and name not in names:
-            names.append(name)
-    year = f" ({row['year']})" if row["year"] else ""
-    return " / ".join(names) + year
-
-
 def _content_text(row: dict) -> str:
     kind = "TV show" if row["type"] == "tv_show" else "Movie"
-    parts = [f"{_names(row)}. {kind}."]
+    parts = [f"{row['title']}" + (f" ({row['year']})" if row["year"] else "") + f". {kind}."]
     if row["genres"]:
         parts.append(f"Genres: {_join(row['genres'])}.")
     if row["description"]:

@@ -38,6 +38,12 @@ class DenseDocuments:
         # documents of item i: self._docs_by_item[self._doc_bounds[i] : self._doc_bounds[i + 1]]
         self._docs_by_item = np.argsort(doc_items, kind="stable")
         self._doc_bounds = np.searchsorted(doc_items[self._docs_by_item], np.arange(n_items + 1))
+        # the most documents one item has of each kind: how many documents to fetch so that
+        # n items are among them (1 for content, a few for localized overviews)
+        self._docs_per_item = {
+            str(kind): int(np.bincount(doc_items[doc_kinds == kind]).max())
+            for kind in np.unique(doc_kinds)
+        }
 
     @property
     def dim(self) -> int:
@@ -56,7 +62,7 @@ class DenseDocuments:
     ) -> dict[int, float]:
         """Best similarity per item over its documents of one kind, among the top documents
         of that kind, honouring the item mask."""
-        fetch = min(len(self.doc_items), max(min_fetch, 20 * n_items))
+        fetch = max(min_fetch, n_items * self._docs_per_item.get(kind, 1))
         scores, ids = self.index.search_part(kind, query_vec, fetch)
         best = _best(scores[0], ids[0], self.doc_items, allowed)
         if len(best) < n_items and allowed is not None:

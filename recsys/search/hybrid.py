@@ -202,7 +202,12 @@ class HybridSearcher:
         field_weights = dict(opts.descriptive_field_weights) if descriptive else None
         lexical_items, lexical_scores = self.lexical.search(query, depth, allowed, field_weights)
         bm25 = dict(zip(lexical_items.tolist(), lexical_scores.tolist(), strict=True))
-        fused = _rrf((*lists, (opts.lexical_weight, list(bm25))), opts.rrf_k)
+        # an item counts once in the dense side, at its best kind (as within a kind it counts
+        # at its best document): an item with an overview in the query's language must not
+        # win on two lists against the right film that has one English overview
+        fused = _rrf(((opts.lexical_weight, list(bm25)),), opts.rrf_k)
+        for item, score in _rrf_best(lists, opts.rrf_k).items():
+            fused[item] = fused.get(item, 0.0) + score
         titles = {
             item: bonus
             for item, bonus in self.lexicon.match(query).items()
@@ -243,6 +248,15 @@ class HybridSearcher:
         opts = self.options
         scores = self.dense.best_per_item(query_vec, allowed, k, opts.min_fetch, CONTENT)
         return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
+
+
+def _rrf_best(lists: list[tuple[float, list[int]]], rrf_k: float) -> dict[int, float]:
+    """Each item's best ``weight / (rrf_k + rank)`` over the lists it appears in."""
+    best: dict[int, float] = {}
+    for weight, ranked in lists:
+        for rank, item in enumerate(ranked, start=1):
+            best[item] = max(best.get(item, 0.0), weight / (rrf_k + rank))
+    return best
 
 
 def _rrf(lists: tuple[tuple[float, list[int]], ...], rrf_k: float) -> dict[int, float]:

@@ -75,9 +75,8 @@ def test_rows_in_order(documents: pl.DataFrame) -> None:
 def test_texts(documents: pl.DataFrame) -> None:
     keywords = ", ".join(f"k{i}" for i in range(12))  # at most 12 keywords
     assert documents["text"].to_list() == [
-        # every distinct title once, in order, then the year
-        "Spirited Away / 千と千尋の神隠し / Sen to Chihiro no kamikakushi (2001). Movie. "
-        "Genres: Animation, Fantasy. "
+        # the display title and the year (other titles are matched lexically)
+        "Spirited Away (2001). Movie. Genres: Animation, Fantasy. "
         f"A girl enters the spirit world. Keywords: {keywords}. "
         "Directed by Hayao Miyazaki. With Rumi Hiiragi, Miyu Irino.",
         "Le Voyage de Chihiro. Chihiro découvre un monde.",
