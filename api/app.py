@@ -25,8 +25,11 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
 
 import recsys
+from api import docs
 from api.errors import install_error_handlers
 from api.lifecycle import EngineLoader, EngineState, default_engine_loader, start_loading
 from api.observability import Metrics, ObservabilityMiddleware, RequestLog
@@ -81,6 +84,8 @@ def create_app(settings: Settings, engine_loader: EngineLoader | None = None) ->
         version=recsys.__version__,
         description=_DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served from the package by api.docs, not from a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.metrics = metrics
@@ -93,8 +98,18 @@ def create_app(settings: Settings, engine_loader: EngineLoader | None = None) ->
 
     install_error_handlers(app)
     app.add_middleware(ObservabilityMiddleware, metrics=metrics)
-    for module in (health, search, items, recommendations, experiments, events):
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Content-Type", "X-Request-ID"],
+            expose_headers=["X-Request-ID"],
+            max_age=600,
+        )
+    for module in (health, search, items, recommendations, experiments, events, docs):
         app.include_router(module.router)
+    app.mount(docs.STATIC_PATH, StaticFiles(directory=docs.STATIC_DIR), name="static")
     _install_openapi(app, settings)
     return app
 

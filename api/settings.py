@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from recsys.defaults import DEFAULT_EXPERIMENTS
 from recsys.events.store import DEFAULT_EVENTS_DB
@@ -46,11 +46,29 @@ class Settings(BaseSettings):
     # Retrieval and fusion knobs, e.g. RECSYS_SEARCH__FUSION_DEPTH=150 (validated). The query
     # cache has one knob, query_cache_size above: see ``search_options``.
     search: SearchOptions = Field(default_factory=SearchOptions)
+    # Browser origins allowed to call the API (CORS), e.g.
+    # RECSYS_CORS_ORIGINS=https://app.example.com,http://localhost:3000; "*" allows any.
+    # Empty (the default): no CORS headers, so browsers on other origins cannot call it.
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
 
     @field_validator("events_db", mode="before")
     @classmethod
     def _empty_events_db_is_the_default(cls, value: object) -> object:
         return DEFAULT_EVENTS_DB if value == "" else value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [origin.strip() for origin in value.split(",") if origin.strip()]
+        if isinstance(value, list | tuple):
+            for origin in value:
+                if origin != "*" and not (
+                    isinstance(origin, str) and origin.startswith(("http://", "https://"))
+                ):
+                    raise ValueError(f"CORS origin {origin!r} must be '*' or start with http(s)://")
+            return tuple(origin.rstrip("/") for origin in value)
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod
