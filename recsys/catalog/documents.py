@@ -9,7 +9,8 @@ Retrieval ranks the items of each kind by their best-matching document. Other ti
 (original, alternates) are not embedded: names are matched by the lexical index and the
 title matcher. On the dev split, a separate title-document list added nothing with either
 bundled encoder, and every title in the content document lowered multilingual-e5-small's
-description recall (bench/README.md, "Per-kind dense lists").
+description recall (bench/README.md, "Results: per-kind dense lists and
+multilingual-e5-small").
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Dense retrieval over documents: an item scores by its best document of a kind.
 
-Several documents per item (a title document, a content document, one per localization)
-live in one ``PartitionedIndex``, one part per kind. ``DenseDocuments`` searches one kind
+Several documents per item (a content document, one per localization) live in one
+``PartitionedIndex``, one part per kind. ``DenseDocuments`` searches one kind
 at a time (each kind is its own ranked list in the fusion), maps documents back to items,
 and falls back to exact search when filters are too selective for the ANN shortlist.
 ``score_item`` gives the best similarity over every kind: the ``query_dense`` feature.

@@ -187,7 +187,7 @@ class HybridSearcher:
         if descriptive:
             foreign = self.multilingual and language.lang not in (None, "en")
             dense_weight = opts.foreign_dense_weight if foreign else opts.descriptive_dense_weight
-        dense: dict[int, float] = {}  # best weighted similarity over every kind
+        dense: dict[int, float] = {}  # best similarity over every kind (query_dense)
         lists: list[tuple[float, list[int]]] = []
         for kind, weight in (
             (CONTENT, opts.content_list_weight),
@@ -205,8 +205,8 @@ class HybridSearcher:
         # an item counts once in the dense side, at its best kind (as within a kind it counts
         # at its best document): an item with an overview in the query's language must not
         # win on two lists against the right film that has one English overview
-        fused = _rrf(((opts.lexical_weight, list(bm25)),), opts.rrf_k)
-        for item, score in _rrf_best(lists, opts.rrf_k).items():
+        fused = _rrf(lists, opts.rrf_k)
+        for item, score in _rrf([(opts.lexical_weight, list(bm25))], opts.rrf_k).items():
             fused[item] = fused.get(item, 0.0) + score
         titles = {
             item: bonus
@@ -250,22 +250,14 @@ class HybridSearcher:
         return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
 
 
-def _rrf_best(lists: list[tuple[float, list[int]]], rrf_k: float) -> dict[int, float]:
-    """Each item's best ``weight / (rrf_k + rank)`` over the lists it appears in."""
-    best: dict[int, float] = {}
-    for weight, ranked in lists:
-        for rank, item in enumerate(ranked, start=1):
-            best[item] = max(best.get(item, 0.0), weight / (rrf_k + rank))
-    return best
-
-
-def _rrf(lists: tuple[tuple[float, list[int]], ...], rrf_k: float) -> dict[int, float]:
-    """Reciprocal-rank fusion: each list adds ``weight / (rrf_k + rank)`` to its items; a list
-    weighted out contributes neither score nor candidates."""
+def _rrf(lists: list[tuple[float, list[int]]], rrf_k: float) -> dict[int, float]:
+    """Reciprocal-rank fusion of lists that rank the same evidence (one call per side of
+    the fusion): each item scores its best ``weight / (rrf_k + rank)`` over the lists; a
+    list weighted out contributes neither score nor candidates."""
     fused: dict[int, float] = {}
     for weight, ranked in lists:
         if weight <= 0:
             continue
         for rank, item in enumerate(ranked, start=1):
-            fused[item] = fused.get(item, 0.0) + weight / (rrf_k + rank)
+            fused[item] = max(fused.get(item, 0.0), weight / (rrf_k + rank))
     return fused

@@ -180,10 +180,11 @@ def test_search_ranker_and_retrieval_arms(engine: Engine) -> None:
 
 
 def test_the_dense_side_counts_an_item_once_at_its_best_kind() -> None:
-    from recsys.search.hybrid import _rrf_best
+    from recsys.search.hybrid import _rrf
 
     content = (1.0, [7, 3])  # item 7 first among English overviews
     localized = (0.5, [3])  # item 3 also has an overview in the query's language
-    best = _rrf_best([content, localized], rrf_k=60.0)
+    best = _rrf([content, localized], rrf_k=60.0)
     assert best == {7: 1.0 / 61, 3: max(1.0 / 62, 0.5 / 61)}
     assert max(best, key=best.__getitem__) == 7  # summing would have put item 3 first
+    assert _rrf([(0.0, [1, 2])], rrf_k=60.0) == {}  # a list weighted out adds no candidates
