@@ -33,7 +33,7 @@ from api import docs
 from api.errors import install_error_handlers
 from api.lifecycle import EngineLoader, EngineState, default_engine_loader, start_loading
 from api.observability import Metrics, ObservabilityMiddleware, RequestLog
-from api.routes import events, experiments, health, items, recommendations, search
+from api.routes import events, experiments, health, items, recommendations, search, suggest
 from api.settings import Settings
 from recsys.events.store import ExposureLogger, SqliteEventStore
 from recsys.experiments.serving import load_served_experiments
@@ -107,7 +107,7 @@ def create_app(settings: Settings, engine_loader: EngineLoader | None = None) ->
             expose_headers=["X-Request-ID"],
             max_age=600,
         )
-    for module in (health, search, items, recommendations, experiments, events, docs):
+    for module in (health, search, suggest, items, recommendations, experiments, events, docs):
         app.include_router(module.router)
     app.mount(docs.STATIC_PATH, StaticFiles(directory=docs.STATIC_DIR), name="static")
     _install_openapi(app, settings)

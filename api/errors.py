@@ -23,7 +23,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from recsys.core.errors import InvalidRequestError, NotFoundError
+from recsys.core.errors import InvalidParameterError, InvalidRequestError, NotFoundError
 
 logger = logging.getLogger("api")
 
@@ -100,6 +100,8 @@ async def _not_found_handler(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _invalid_request_handler(request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, InvalidParameterError):  # a value the data does not know
+        return error_response(422, "invalid_parameter", str(exc))
     return error_response(400, "invalid_request", str(exc) or "invalid request")
 
 

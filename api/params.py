@@ -24,10 +24,12 @@ from typing import Annotated, Literal
 from fastapi import Path, Query
 from pydantic import AfterValidator
 
+from recsys.catalog.facets import FACET_FIELDS
 from recsys.core.errors import InvalidRequestError
 from recsys.core.types import SearchFilters
 
 YEAR_MIN, YEAR_MAX = 1800, 2100
+MAX_OFFSET = 10_000
 MAX_USER_ID_CHARS = 128
 MAX_GENRE_CHARS = 64
 ITEM_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
@@ -51,6 +53,16 @@ def clean_query(value: str, max_chars: int) -> str:
             f"must be at most {max_chars} characters after trimming (got {len(normalized)})"
         )
     return normalized
+
+
+MAX_PREFIX_CHARS = 200
+
+
+def clean_prefix(value: str) -> str:
+    """A suggest prefix: like ``q`` (control characters rejected, whitespace collapsed), but
+    one trailing space is kept: it says the last word is finished."""
+    cleaned = clean_query(value, MAX_PREFIX_CHARS)
+    return cleaned + " " if value[-1:].isspace() else cleaned
 
 
 def _clean_genre(value: str) -> str:
@@ -224,3 +236,38 @@ def check_filters(filters: SearchFilters) -> SearchFilters | None:
             f"year_min ({filters.year_min}) must not be greater than year_max ({filters.year_max})"
         )
     return None if filters.is_empty() else filters
+
+
+OffsetQuery = Annotated[
+    int,
+    Query(
+        ge=0,
+        le=MAX_OFFSET,
+        description="Results to skip: `offset` + `k` is one page of the ranked matches "
+        "(`found` says how many there are). Pages of one query never repeat an item. "
+        "`offset` + `k` may reach RECSYS_SEARCH__MAX_RESULTS (default 200); beyond, 400.",
+        examples=[0, 10],
+    ),
+]
+
+
+def _parse_facets(value: str | None) -> str | None:
+    """'genre, type' -> 'genre,type'; each one of ``FACET_FIELDS``."""
+    if value is None:
+        return None
+    names = [part.strip() for part in value.split(",")]
+    for name in names:
+        if name not in FACET_FIELDS:
+            raise ValueError(f"unknown facet {name!r}; allowed: {', '.join(FACET_FIELDS)}")
+    return ",".join(dict.fromkeys(names))
+
+
+FacetsQuery = Annotated[
+    str | None,
+    Query(
+        description="Comma-separated fields to count values of over all the matches (not "
+        f"just this page): any of {', '.join(FACET_FIELDS)}. Year counts by decade.",
+        examples=["genre,type"],
+    ),
+    AfterValidator(_parse_facets),
+]

@@ -8,7 +8,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from recsys.core.types import Hit, Recommendation, RecommendationResult, SearchResult
+from recsys.core.types import (
+    Hit,
+    Recommendation,
+    RecommendationResult,
+    SearchResult,
+    SuggestResult,
+)
 from recsys.ranking.rankers import LightGBMRanker
 
 # --------------------------------------------------------------------------- errors
@@ -99,6 +105,24 @@ class HitOut(BaseModel):
         )
 
 
+class SearchHitOut(HitOut):
+    highlights: dict[str, str] | None = Field(
+        default=None,
+        description="`title` and `description` snippets (HTML-escaped) with the query's "
+        "words wrapped in <mark></mark>; a field without a match is absent.",
+        examples=[{"title": "The <mark>Matrix</mark>"}],
+    )
+
+    @classmethod
+    def from_search_hit(cls, hit: Hit) -> SearchHitOut:
+        return cls(**HitOut.from_hit(hit).model_dump(), highlights=hit.highlights)
+
+
+class FacetValue(BaseModel):
+    value: str = Field(examples=["Drama"])
+    count: int = Field(description="Matches with this value.", examples=[12])
+
+
 class SearchResponse(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
@@ -138,7 +162,27 @@ class SearchResponse(BaseModel):
         "in it are slightly preferred. Null for short or ambiguous queries.",
         examples=["fr"],
     )
-    items: list[HitOut]
+    found: int = Field(
+        default=0,
+        description="How many items match the query under the filters (0: nothing "
+        "relevant; nonsense finds nothing). Counted over the deepest page a client can "
+        "reach (RECSYS_SEARCH__MAX_RESULTS, default 200), so it is at most that.",
+        examples=[37],
+    )
+    offset: int = Field(default=0, description="Where this page starts.", examples=[0])
+    ranker: str | None = Field(
+        default=None,
+        description="The ranker that ordered the results: the learned one (LambdaMART) or "
+        "noop (reciprocal-rank fusion).",
+        examples=[LightGBMRanker.name],
+    )
+    facets: dict[str, list[FacetValue]] = Field(
+        default_factory=dict,
+        description="For each field asked for in `facets`: its values over all the matches, "
+        "most frequent first.",
+        examples=[{"type": [{"value": "movie", "count": 30}, {"value": "tv_show", "count": 7}]}],
+    )
+    items: list[SearchHitOut]
 
     @classmethod
     def from_result(cls, result: SearchResult, request_id: str) -> SearchResponse:
@@ -147,7 +191,45 @@ class SearchResponse(BaseModel):
             query=result.query,
             model_version=str(result.model_version),
             query_language=result.query_language,
-            items=[HitOut.from_hit(hit) for hit in result.items],
+            found=result.found,
+            offset=result.offset,
+            ranker=result.ranker,
+            facets={
+                name: [FacetValue(value=str(v), count=int(c)) for v, c in values]
+                for name, values in result.facets.items()
+            },
+            items=[SearchHitOut.from_search_hit(hit) for hit in result.items],
+        )
+
+
+class SuggestionOut(BaseModel):
+    kind: str = Field(description="title, person or genre", examples=["title"])
+    text: str = Field(description="What to show (and to search for).", examples=["Star Wars"])
+    item_id: str | None = Field(
+        default=None, description="Titles: the item (open it directly).", examples=["260"]
+    )
+    year: int | None = Field(default=None, description="Titles: release year.", examples=[1977])
+    score: float = Field(description="Higher first; only comparable within one response.")
+
+
+class SuggestResponse(BaseModel):
+    request_id: str = Field(description="Same value as the X-Request-ID response header.")
+    query: str = Field(description="The prefix as understood (whitespace collapsed).")
+    model_version: str
+    suggestions: list[SuggestionOut]
+
+    @classmethod
+    def from_result(cls, result: SuggestResult, request_id: str) -> SuggestResponse:
+        return cls(
+            request_id=request_id,
+            query=result.prefix,
+            model_version=str(result.model_version),
+            suggestions=[
+                SuggestionOut(
+                    kind=c.kind, text=c.text, item_id=c.item_id, year=c.year, score=c.score
+                )
+                for c in result.suggestions
+            ],
         )
 
 

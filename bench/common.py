@@ -26,11 +26,14 @@ class Query:
 
 
 SPLITS = ("dev", "test")
+# the kind whose queries should get no hits at all: the only kind with no relevant ids
+NONSENSE_KIND = "nonsense"
 
 
 def load_queries(path: Path, split: str | None = None) -> list[Query]:
     """Read the JSONL query set (only ``split`` when given); blank lines are skipped, a
-    malformed line or an unknown split raises ValueError."""
+    malformed line, an unknown split or a relevant list that does not fit the kind (empty
+    except for ``nonsense``, which must have none) raises ValueError."""
     if split is not None and split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
     queries: list[Query] = []
@@ -51,11 +54,20 @@ def load_queries(path: Path, split: str | None = None) -> list[Query]:
                 raise ValueError(f"{path}:{number}: bad query line: {exc}") from exc
             if query.split not in SPLITS:
                 raise ValueError(f"{path}:{number}: unknown split {query.split!r}")
+            if problem := _relevant_problem(query):
+                raise ValueError(f"{path}:{number}: {problem}")
             if split is None or query.split == split:
                 queries.append(query)
     if not queries:
         raise ValueError(f"{path}: no queries" + (f" in split {split!r}" if split else ""))
     return queries
+
+
+def _relevant_problem(query: Query) -> str | None:
+    """Why the query's relevant list does not fit its kind, or None when it does."""
+    if query.kind == NONSENSE_KIND:
+        return f"a {NONSENSE_KIND} query has relevant ids" if query.relevant else None
+    return None if query.relevant else f"empty relevant list for kind {query.kind!r}"
 
 
 def artifact_info(manifest: dict[str, Any]) -> dict[str, Any]:

@@ -109,7 +109,7 @@ def _recommender(directory: Path, manifest: Manifest, items: ItemTable) -> Recom
     documents = pl.read_parquet(directory / "documents.parquet")
     doc_items = items.positions(documents["item_id"].to_list())
     vectors = np.load(directory / "vectors.npy").astype(np.float32)
-    recommender, _ = load_personalized(
+    recommender, _, _ = load_personalized(
         directory,
         manifest.personalization,
         items,

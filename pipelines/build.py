@@ -20,21 +20,24 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from pipelines.search_training import (
+    calibrate_relevance,
+    train_anonymous_search_ranker,
+    train_personal_search_ranker,
+)
 from recsys.catalog.documents import build_documents
 from recsys.catalog.ingest import build_catalog
 from recsys.catalog.items import ItemTable
 from recsys.catalog.schema import validate_catalog
 from recsys.core.artifacts import Manifest, code_version, publish, sha256_file
 from recsys.core.errors import InputDataError
-from recsys.history.interactions import leave_last_n, read_movielens_interactions
+from recsys.history.interactions import read_movielens_interactions
 from recsys.history.logged_events import (
     LoggedInteractions,
     check_events_db,
     load_logged_interactions,
 )
 from recsys.ranking.features import ItemSide, item_vectors
-from recsys.ranking.lists import train_on_lists
-from recsys.ranking.search_training import search_lists
 from recsys.recommend.config import RecsysConfig
 from recsys.recommend.personalization import Personalization, fit_personalization
 from recsys.search.embeddings import STORED_DTYPE, EmbeddingStats, as_stored, embed_texts
@@ -42,6 +45,7 @@ from recsys.search.encoder import Encoder, EncoderConfig, load_encoder
 from recsys.search.hybrid import HybridSearcher, SearchOptions
 from recsys.search.lexical import LexicalIndex
 from recsys.search.partitioned_index import PartitionedIndex, build_partitioned_index
+from recsys.search.relevance import RelevanceParams
 from recsys.search.vector_index import IndexParams, build_index
 
 log = logging.getLogger(__name__)
@@ -114,10 +118,9 @@ def build(
     search = _search_stages(catalog, out_dir, options, encoder, timings)
     with timings.stage("personalization"):
         interactions, reports, logged = _interactions(data_dir, catalog, options)
-        personal, train_search = _personalization(catalog, search, interactions, options)
-    if train_search is not None:
-        with timings.stage("search_ranker"):
-            train_search()
+        personal, searcher = _personalization(catalog, search, interactions, options)
+    with timings.stage("search_ranking"):
+        search_section = _search_ranking(personal, searcher, catalog, options, data_dir)
     personal.info["interactions_report"] = {k: v.to_dict() for k, v in reports.items()}
     if logged is not None:
         personal.info["logged_events"] = logged.summary
@@ -130,7 +133,7 @@ def build(
         "ingest": ingest_report.to_dict(),
         "embeddings": search.embed_stats.to_dict(),
     }
-    write = _writer(catalog, search, personal, inputs, reports_section, timings)
+    write = _writer(catalog, search, personal, inputs, reports_section, timings, search_section)
     final = publish(out_dir, content_hash, write)
     log.info("published %s", final)
     return final
@@ -181,9 +184,9 @@ def _interactions(
 
 def _personalization(
     catalog: pl.DataFrame, search: SearchParts, interactions: pl.DataFrame, options: BuildOptions
-) -> tuple[Personalization, Callable[[], None] | None]:
-    """Candidate models and the recommendation ranker; and the search ranker's training, to
-    run next (None when it is not wanted or there is no recommendation ranker)."""
+) -> tuple[Personalization, HybridSearcher]:
+    """Candidate models and the recommendation ranker; and the searcher the search rankers
+    train on (over exactly the vectors the engine will serve)."""
     items = ItemTable(catalog)
     doc_items = items.positions(search.documents["item_id"].to_list())
     doc_kinds = search.documents["kind"].to_numpy()
@@ -193,23 +196,42 @@ def _personalization(
     side = ItemSide.from_catalog(catalog, item_vectors(doc_items, doc_kinds, served, len(items)))
     item_index = build_index(side.vectors, IndexParams(kind="auto"))
     personal = fit_personalization(interactions, items, side, item_index, options.config)
+    searcher = HybridSearcher.from_arrays(
+        items,
+        doc_items,
+        doc_kinds,
+        served,
+        search.index,
+        search.encoder,
+        SearchOptions(query_cache_size=0),
+        search.lexical,
+    )
+    return personal, searcher
+
+
+def _search_ranking(
+    personal: Personalization,
+    searcher: HybridSearcher,
+    catalog: pl.DataFrame,
+    options: BuildOptions,
+    data_dir: Path,
+) -> dict[str, Any]:
+    """The relevance threshold's calibration, then both search rankers (when wanted and the
+    log has enough users for a recommendation ranker); returns the manifest's ``search``."""
+    section = calibrate_relevance(searcher, RelevanceParams())
+    config = options.config
     if not options.train_search_ranker or personal.ranker is None:
-        return personal, None
-
-    def train_search() -> None:
-        searcher = HybridSearcher.from_arrays(
-            items,
-            doc_items,
-            doc_kinds,
-            served,
-            search.index,
-            search.encoder,
-            SearchOptions(query_cache_size=0),
-            search.lexical,
-        )
-        _train_search_ranker(personal, searcher, catalog, options.config)
-
-    return personal, train_search
+        reason = "not wanted" if not options.train_search_ranker else "no recommendation ranker"
+        personal.info["search_ranker"] = {"skipped": reason}
+        section["anonymous_search_ranker"] = {"skipped": reason}
+        return section
+    section["anonymous_search_ranker"] = train_anonymous_search_ranker(
+        personal, searcher, catalog, config, data_dir
+    )
+    personal.info["search_ranker"] = train_personal_search_ranker(
+        personal, searcher, catalog, config
+    )
+    return section
 
 
 def _writer(
@@ -219,6 +241,7 @@ def _writer(
     inputs: dict[str, str],
     reports: dict[str, Any],
     timings: Timings,
+    search_section: dict[str, Any],
 ) -> Callable[[Path], Manifest]:
     """The function that writes every artifact file into a staging directory."""
 
@@ -241,38 +264,10 @@ def _writer(
             reports={**reports, "timings_s": {k: round(v, 3) for k, v in timings.items()}},
             personalization=personalization,
             lexical=search.lexical.params.to_dict(),
+            search=search_section,
         )
 
     return write
-
-
-def _train_search_ranker(
-    personal: Personalization,
-    searcher: HybridSearcher,
-    catalog: pl.DataFrame,
-    config: RecsysConfig,
-) -> None:
-    """Personal search: lists of (user, derived query, search results) on the same temporal
-    split as the recommendation ranker."""
-    split = leave_last_n(personal.log, config.split.holdout, config.split.min_history)
-    lists, kinds = search_lists(
-        split,
-        personal.models.side,
-        personal.models.stats,
-        searcher,
-        catalog,
-        config.search_training,
-        config.features,
-    )
-    if len(lists.groups) < 10:
-        personal.info["search_ranker"] = {"skipped": f"only {len(lists.groups)} usable lists"}
-        return
-    ranker, report = train_on_lists(lists, config.ranker, config.split.valid_share)
-    report["query_kinds"] = {k: kinds.count(k) for k in sorted(set(kinds))}
-    report["target_retrieved"] = report.pop("candidate_recall")
-    personal.search_ranker = ranker
-    personal.info["search_ranker"] = report
-    log.info("search ranker: %s", report)
 
 
 def _counts(catalog: pl.DataFrame, documents: pl.DataFrame) -> dict[str, Any]:

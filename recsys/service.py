@@ -8,6 +8,7 @@ rankers and retrieval modes this artifact can serve, by name.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -15,27 +16,36 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from recsys.catalog.facets import FacetTable
 from recsys.catalog.items import ItemTable
 from recsys.core.artifacts import load_manifest
 from recsys.core.errors import ArtifactError, InvalidRequestError, NotFoundError
 from recsys.core.types import (
+    SUGGEST_KINDS,
     Capabilities,
+    Completion,
+    Hit,
     RecommendationResult,
     RecommendRequest,
     SearchRequest,
     SearchResult,
     SimilarRequest,
+    SuggestRequest,
+    SuggestResult,
 )
-from recsys.ranking.personal_search import PersonalSearchRanker, personal_search_order
-from recsys.ranking.rankers import SEARCH_RANKERS, LightGBMRanker, NoOpRanker
+from recsys.ranking.anonymous_search import AnonymousSearchRanker
+from recsys.ranking.personal_search import PersonalSearchRanker
+from recsys.ranking.search_order import SearchOrdering
 from recsys.recommend.personalization import load_personalized
 from recsys.recommend.recommender import Recommender
 from recsys.search.dense import DenseDocuments
 from recsys.search.encoder import Encoder, EncoderConfig, load_encoder
+from recsys.search.highlight import highlight
 from recsys.search.hybrid import RETRIEVAL_MODES, HybridSearcher, SearchOptions
 from recsys.search.lexical import LexicalIndex, LexicalParams
 from recsys.search.partitioned_index import PartitionedIndex
-from recsys.search.query_features import QUERY_FEATURES
+from recsys.search.relevance import RelevanceFloors
+from recsys.search.suggest import SuggestIndex
 
 
 class Engine:
@@ -46,6 +56,7 @@ class Engine:
         manifest: dict[str, Any] | None = None,
         recommender: Recommender | None = None,
         personal_search: PersonalSearchRanker | None = None,
+        anonymous_search: AnonymousSearchRanker | None = None,
     ) -> None:
         self.searcher = searcher
         self.items = searcher.items
@@ -53,6 +64,9 @@ class Engine:
         self.manifest = manifest or {}
         self.recommender = recommender
         self.personal_search = personal_search
+        self.ordering = SearchOrdering(anonymous_search, personal_search)
+        self.facets = FacetTable.from_frame(self.items.frame)
+        self.suggestions = SuggestIndex.from_catalog(self.items.frame, self._popularity())
 
     @classmethod
     def load(
@@ -75,12 +89,16 @@ class Engine:
         lexical = LexicalIndex.load(
             directory / "lexical.npz", LexicalParams.from_dict(manifest.lexical)
         )
-        searcher = HybridSearcher(items, dense, lexical, encoder, options)
+        relevance = manifest.search.get("relevance", {})
+        if "dense_floor" not in relevance:
+            raise ArtifactError(f"{directory}: the manifest has no relevance threshold; rebuild")
+        floors = RelevanceFloors.from_calibration(relevance)
+        searcher = HybridSearcher(items, dense, lexical, encoder, options, floors)
         searcher.warm_up()
-        recommender, personal = load_personalized(
+        recommender, personal, anonymous = load_personalized(
             directory, manifest.personalization, items, doc_items, doc_kinds, vectors
         )
-        return cls(searcher, manifest.version, manifest.to_dict(), recommender, personal)
+        return cls(searcher, manifest.version, manifest.to_dict(), recommender, personal, anonymous)
 
     @property
     def model_version(self) -> str:
@@ -88,11 +106,8 @@ class Engine:
 
     def capabilities(self) -> Capabilities:
         """Rankers and retrieval modes this engine serves (derived from what was loaded)."""
-        search = [NoOpRanker.name]
-        if self.personal_search is not None:
-            search.insert(0, LightGBMRanker.name)
         recommend = tuple(self.recommender.rankers) if self.recommender else ()
-        return Capabilities(tuple(search), recommend, tuple(RETRIEVAL_MODES))
+        return Capabilities(self.ordering.rankers, recommend, tuple(RETRIEVAL_MODES))
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -107,6 +122,10 @@ class Engine:
             "users": self.recommender.log.n_users if self.recommender else 0,
             "default_ranker": self.recommender.default_ranker if self.recommender else None,
             "search_ranker": self.personal_search is not None,
+            "anonymous_search_ranker": self.ordering.anonymous is not None,
+            "relevance_floors": (
+                dataclasses.asdict(self.searcher.floors) if self.searcher.floors else None
+            ),
         }
 
     def _index_parts(self) -> dict[str, dict[str, Any]]:
@@ -114,13 +133,14 @@ class Engine:
 
     def search(self, request: SearchRequest) -> SearchResult:
         options = self.searcher.options_for(request.retrieval)
-        if request.ranker is not None and request.ranker not in SEARCH_RANKERS:
-            raise InvalidRequestError(
-                f"search ranker must be one of {', '.join(SEARCH_RANKERS)}, got {request.ranker!r}"
-            )
         query = request.query.strip()
         if not query:
             raise InvalidRequestError("query is empty")
+        if request.offset < 0 or request.offset + request.k > options.max_results:
+            raise InvalidRequestError(
+                f"offset + k must be at most {options.max_results} "
+                f"(got {request.offset} + {request.k})"
+            )
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         allowed = self.items.mask(request.filters)
@@ -128,29 +148,61 @@ class Engine:
         timings["encode_ms"] = (time.perf_counter() - t0) * 1000
         t1 = time.perf_counter()
         language = self.searcher.languages.detect(query)
-        personal = (
-            self.personal_search
-            if request.user_id is not None and request.ranker != NoOpRanker.name
-            else None
-        )
-        depth = max(request.k, options.personal_rerank_depth) if personal else request.k
         items, query_scores = self.searcher.retrieve(
-            query, depth, allowed, query_vec, language, options
+            query, options.max_results, allowed, query_vec, language, options
         )
-        scores = query_scores[:, QUERY_FEATURES.index("query_fused")]
+        keep = self.searcher.matches(query_scores)
+        items, query_scores = items[keep], query_scores[keep]
         timings["retrieve_ms"] = (time.perf_counter() - t1) * 1000
-        if personal is not None and len(items):
-            t2 = time.perf_counter()
-            personal_scores = personal.scores(request.user_id, items, query_scores)
-            if personal_scores is not None:
-                order = personal_search_order(query_scores, personal_scores)
-                items, scores = items[order], personal_scores[order]
-                timings["rerank_ms"] = (time.perf_counter() - t2) * 1000
+        t2 = time.perf_counter()
+        order, scores, ranker = self.ordering.order(
+            items, query_scores, request.user_id, request.ranker
+        )
+        timings["rank_ms"] = (time.perf_counter() - t2) * 1000
+        page = order[request.offset : request.offset + request.k]
         hits = [
-            self.items.hit(i, s, request.lang)
-            for i, s in zip(items[: request.k].tolist(), scores[: request.k].tolist(), strict=True)
+            _highlighted(self.items.hit(i, s, request.lang), query)
+            for i, s in zip(items[page].tolist(), scores[page].tolist(), strict=True)
         ]
-        return SearchResult(query, hits, self._model_version, timings, language.lang)
+        facets = self.facets.counts(items, request.facets) if request.facets else {}
+        return SearchResult(
+            query,
+            hits,
+            self._model_version,
+            timings,
+            language.lang,
+            found=len(items),
+            offset=request.offset,
+            facets=facets,
+            ranker=ranker,
+        )
+
+    def _popularity(self) -> np.ndarray:
+        """Per item, what suggestions rank by: consumptions (log) when the artifact has a
+        log, plus a tenth of the log TMDB popularity (known for never-watched items)."""
+        meta = self.items.frame["popularity"].fill_null(0.0).to_numpy()
+        weights = 0.1 * np.log1p(np.maximum(meta, 0.0))
+        if self.recommender is not None:
+            log = self.recommender.log
+            weights += np.log1p(np.bincount(log.items, minlength=len(self.items)))
+        return np.asarray(weights, dtype=np.float64)
+
+    def suggest(self, request: SuggestRequest) -> SuggestResult:
+        unknown = sorted(set(request.kinds) - set(SUGGEST_KINDS))
+        if unknown:
+            raise InvalidRequestError(f"unknown suggestion kinds {unknown}")
+        found = self.suggestions.suggest(request.prefix, request.k, set(request.kinds))
+        completions = [
+            Completion(
+                s.kind,
+                s.text,
+                None if s.item_position is None else self.items.ids[s.item_position],
+                round(float(s.score), 6),
+                None if s.item_position is None else self.items.year_of(s.item_position),
+            )
+            for s in found
+        ]
+        return SuggestResult(request.prefix, completions, self._model_version)
 
     def recommend(self, request: RecommendRequest) -> RecommendationResult:
         if self.recommender is None:
@@ -167,6 +219,16 @@ class Engine:
 
     def item(self, item_id: str, lang: str | None = None) -> dict[str, Any]:
         return self.items.details(self.items.position(item_id), lang)
+
+
+def _highlighted(hit: Hit, query: str) -> Hit:
+    """The hit with its title and description snippets marked up for the query."""
+    marked = {
+        name: found.snippet
+        for name, text in (("title", hit.title), ("description", hit.description))
+        if (found := highlight(text, query)) is not None
+    }
+    return dataclasses.replace(hit, highlights=marked or None)
 
 
 def _matching_encoder(

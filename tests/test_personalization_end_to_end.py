@@ -448,9 +448,10 @@ def test_personal_search_with_a_title_fragment(built: Built, engine: Engine) -> 
     assert engine.recommender is not None and engine.personal_search is not None
     plain = engine.search(SearchRequest("Lost Children", k=5))
     personal = engine.search(SearchRequest("Lost Children", k=5, user_id=user))
-    assert len(personal.items) == len(plain.items) == 5
+    assert len(personal.items) == len(plain.items) == min(5, plain.found)
+    assert plain.found >= 3  # the title's words match a few items
     assert "29" in [hit.item_id for hit in personal.items]
-    assert {"encode_ms", "retrieve_ms", "rerank_ms"} <= set(personal.timings_ms)
+    assert {"encode_ms", "retrieve_ms", "rank_ms"} <= set(personal.timings_ms)
     assert "rerank_ms" not in plain.timings_ms
     unknown = engine.search(SearchRequest("Lost Children", k=5, user_id="nobody-knows-me"))
     assert [h.item_id for h in unknown.items] == [h.item_id for h in plain.items]

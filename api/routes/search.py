@@ -14,7 +14,14 @@ from api.deps import (
     PageSize,
     QueryText,
 )
-from api.params import LangQuery, UserIdQuery, VariantQuery, check_filters
+from api.params import (
+    FacetsQuery,
+    LangQuery,
+    OffsetQuery,
+    UserIdQuery,
+    VariantQuery,
+    check_filters,
+)
 from api.routes.serving import log_response, request_id_of
 from api.schemas import SearchResponse, error_responses
 from recsys.core.types import SearchFilters, SearchRequest, SearchResult
@@ -50,7 +57,12 @@ def respond(
         request_id=request_id,
         model_version=response.model_version,
         items=[(hit.item_id, hit.score) for hit in response.items],
-        params={"k": k, "lang": lang, **asdict(filters)},
+        params={
+            "k": k,
+            "lang": lang,
+            **({"offset": result.offset} if route == "search" else {}),
+            **asdict(filters),
+        },
         query=query,
         item_id=item_id,
         user_id=user_id,
@@ -78,12 +90,22 @@ def search(
     lang: LangQuery = None,
     user_id: UserIdQuery = None,
     variant: VariantQuery = None,
+    offset: OffsetQuery = 0,
+    facets: FacetsQuery = None,
 ) -> SearchResponse:
     # A plain `def`: FastAPI runs it in the thread pool, so the CPU-bound engine call
     # does not block the event loop.
     started = time.perf_counter()
     arm = assignment_for(experiments, "search", user_id, variant)
-    search_request = SearchRequest(q, k, check_filters(filters), lang, user_id)
+    search_request = SearchRequest(
+        q,
+        k,
+        check_filters(filters),
+        lang,
+        user_id,
+        offset=offset,
+        facets=tuple(facets.split(",")) if facets else (),
+    )
     served = serve_search(engine, arm, request_id_of(request), search_request)
     return respond(
         request,

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from recsys.core.errors import NotFoundError
+from recsys.core.errors import InvalidParameterError, NotFoundError
 from recsys.core.types import Hit, SearchFilters
 
 NO_YEAR = -1
@@ -48,6 +48,15 @@ class ItemTable:
         ]
         self._localized_masks: dict[str, np.ndarray] = {}
         self._language_masks: dict[str, np.ndarray] = {}
+        # the values filters accept (anything else is a 422 naming these)
+        self._genre_display = sorted(
+            {g for r in self._rows for g in (r["genres"] or [])}, key=str.casefold
+        )
+        self._language_values = sorted({lang for lang in self.original_languages if lang})
+        self._rating_values = sorted(
+            {r["maturity_rating"] for r in self._rows if r["maturity_rating"]}
+        )
+        self._rating_keys = {rating.casefold() for rating in self._rating_values}
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -55,6 +64,14 @@ class ItemTable:
     @property
     def genres(self) -> list[str]:
         return sorted(self._genres)
+
+    def genre_names(self) -> list[str]:
+        """Genres as the catalog spells them (filters match them case-insensitively)."""
+        return self._genre_display
+
+    def year_of(self, position: int) -> int | None:
+        year = int(self.years[position])
+        return None if year == NO_YEAR else year
 
     def position(self, item_id: str) -> int:
         try:
@@ -90,15 +107,24 @@ class ItemTable:
             mask &= self.types == filters.type
         if filters.genre is not None:
             genre = self._genres.get(filters.genre.casefold())
-            mask &= genre if genre is not None else False
+            if genre is None:
+                raise InvalidParameterError("genre", filters.genre, self.genre_names())
+            mask &= genre
         if filters.year_min is not None:
             mask &= self.years >= filters.year_min
         if filters.year_max is not None:
             mask &= (self.years <= filters.year_max) & (self.years != NO_YEAR)
         if filters.original_language is not None:
+            if filters.original_language not in self._language_values:
+                raise InvalidParameterError(
+                    "original_language", filters.original_language, self._language_values
+                )
             mask &= self.original_languages == filters.original_language
         if filters.maturity_ratings is not None:
             wanted = [rating.casefold() for rating in filters.maturity_ratings]
+            for rating, key in zip(filters.maturity_ratings, wanted, strict=True):
+                if key not in self._rating_keys:
+                    raise InvalidParameterError("maturity_rating", rating, self._rating_values)
             mask &= np.isin(self.maturity_ratings, wanted)
         return mask
 

@@ -33,8 +33,9 @@ from recsys import __version__
 from recsys.core.errors import ArtifactError
 
 # 2: personalization files and section; 3: lexical index and section; 4: one vector index
-# per document kind (index.<kind>.faiss)
-FORMAT_VERSION = 4
+# per document kind (index.<kind>.faiss); 5: query features per field and kind, the
+# anonymous search ranker, the relevance threshold (manifest `search`)
+FORMAT_VERSION = 5
 MANIFEST = "manifest.json"
 CURRENT = "current"
 REQUIRED_FILES = (
@@ -85,6 +86,8 @@ class Manifest:
     reports: dict[str, Any] = field(default_factory=dict)
     personalization: dict[str, Any] = field(default_factory=dict)
     lexical: dict[str, Any] = field(default_factory=dict)  # LexicalParams
+    # search: the relevance threshold's calibration, the anonymous search ranker's report
+    search: dict[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 
     def to_dict(self) -> dict[str, Any]:

@@ -24,3 +24,17 @@ class NotFoundError(RecsysError):
 
 class InvalidRequestError(RecsysError):
     """A request is well-formed but its parameters contradict each other or the data."""
+
+
+class InvalidParameterError(InvalidRequestError):
+    """One parameter has a value the data does not know (an unknown genre): the message
+    names the parameter and the allowed values. The API answers 422 ``invalid_parameter``."""
+
+    def __init__(self, parameter: str, value: str, allowed: list[str]) -> None:
+        self.parameter = parameter
+        shown = ", ".join(allowed[:60]) + (
+            f", ... ({len(allowed)} in all)" if len(allowed) > 60 else ""
+        )
+        super().__init__(
+            f"query parameter {parameter!r}: unknown value {value!r}; allowed: {shown}"
+        )

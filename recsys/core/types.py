@@ -30,8 +30,10 @@ class SearchFilters:
 
 @dataclass(frozen=True)
 class SearchRequest:
-    """One search. ``ranker``: a search ranker name (default: the personal ranker for known
-    users); ``retrieval``: a retrieval mode name (default hybrid). See ``Capabilities``."""
+    """One search. ``ranker``: a search ranker name (default: the learned ranker, personal
+    for known users); ``retrieval``: a retrieval mode name (default hybrid). See
+    ``Capabilities``. ``offset`` + ``k`` is one page of the ranked matches; ``facets`` names
+    the fields to count values of over all the matches (``FACET_FIELDS``)."""
 
     query: str
     k: int = 10
@@ -40,6 +42,8 @@ class SearchRequest:
     user_id: str | None = None
     ranker: str | None = None
     retrieval: str | None = None
+    offset: int = 0
+    facets: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,8 @@ class Hit:
     lang: str | None = None  # language of title/description when localized, else None
     original_language: str | None = None
     maturity_rating: str | None = None
+    # search only: title / description snippets with the query's words in <mark></mark>
+    highlights: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +104,43 @@ class SearchResult:
     timings_ms: dict[str, float] = field(default_factory=dict)
     # the query's detected language (ISO 639-1) when search was confident about it
     query_language: str | None = None
+    # search only: how many items match (pass the filters and the relevance threshold,
+    # counted over the deepest page a client can reach), where this page starts, the facet
+    # counts asked for ({field: [(value, count), ...]}) and the ranker that ordered them
+    found: int = 0
+    offset: int = 0
+    facets: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    ranker: str | None = None
+
+
+SUGGEST_KINDS = ("title", "person", "genre")
+
+
+@dataclass(frozen=True)
+class SuggestRequest:
+    """Search-as-you-type: ``prefix`` as typed so far (a trailing space ends the word)."""
+
+    prefix: str
+    k: int = 8
+    kinds: tuple[str, ...] = SUGGEST_KINDS
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One suggestion: a title (with its item), a person or a genre."""
+
+    kind: str
+    text: str
+    item_id: str | None
+    score: float
+    year: int | None = None  # titles: tells namesakes apart
+
+
+@dataclass(frozen=True)
+class SuggestResult:
+    prefix: str
+    suggestions: list[Completion]
+    model_version: str
 
 
 @dataclass(frozen=True)
@@ -133,6 +176,8 @@ class SearchService(Protocol):
     def similar(self, request: SimilarRequest) -> SearchResult: ...
 
     def recommend(self, request: RecommendRequest) -> RecommendationResult: ...
+
+    def suggest(self, request: SuggestRequest) -> SuggestResult: ...
 
     def item(self, item_id: str, lang: str | None = None) -> dict[str, Any]: ...
 

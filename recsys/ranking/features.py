@@ -37,6 +37,7 @@ ITEM_FEATURES = (
     "item_is_movie",
     "item_meta_popularity",  # log1p TMDB popularity (known even for never-watched items)
     "item_vote_average",
+    "item_vote_count",  # log1p TMDB vote count (NaN unknown)
 )
 USER_FEATURES = (
     "user_n_history",  # log1p
@@ -61,6 +62,9 @@ SOURCE_FEATURES = tuple(f"{s}_{kind}" for s in SOURCES for kind in ("score", "ra
 )
 RECOMMENDATION_FEATURES = BASE_FEATURES + SOURCE_FEATURES
 SEARCH_FEATURES = BASE_FEATURES + QUERY_FEATURES
+# anonymous search: what the query says about the item, and what everyone's behaviour says
+# about it (so that among plausible matches the one people watch wins)
+ANONYMOUS_SEARCH_FEATURES = ITEM_FEATURES + QUERY_FEATURES
 N_DECADES = 13  # 1900s .. 2020s (earlier and later clipped)
 
 
@@ -89,6 +93,7 @@ class ItemSide:
     is_movie: np.ndarray  # float64
     meta_popularity: np.ndarray  # float64, NaN unknown
     vote_average: np.ndarray  # float64, NaN unknown
+    vote_count: np.ndarray  # float64 log1p, NaN unknown
 
     @classmethod
     def from_catalog(cls, catalog: pl.DataFrame, vectors: np.ndarray) -> ItemSide:
@@ -106,6 +111,9 @@ class ItemSide:
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
 
         def floats(col: str) -> np.ndarray:
+            """A numeric column as float64 with NaN for missing (all NaN when absent)."""
+            if col not in catalog.columns:
+                return np.full(catalog.height, np.nan)
             return catalog[col].cast(pl.Float64).fill_null(float("nan")).to_numpy().copy()
 
         return cls(
@@ -118,6 +126,7 @@ class ItemSide:
             is_movie=(catalog["type"] == "movie").cast(pl.Float64).to_numpy(),
             meta_popularity=np.log1p(floats("popularity")),
             vote_average=floats("vote_average"),
+            vote_count=np.log1p(floats("vote_count")),
         )
 
     def __len__(self) -> int:
@@ -223,12 +232,9 @@ def user_state_from_log(
     return user_state(log.items[rows], log.ts[rows], log.values[rows], as_of, side, stats, config)
 
 
-def base_features(
-    user: UserState, items: np.ndarray, side: ItemSide, stats: ItemStats
-) -> np.ndarray:
-    """(len(items), len(BASE_FEATURES)) float64: item, user and user x item features."""
-    t = user.as_of
-    n = len(items)
+def item_features(items: np.ndarray, as_of: int, side: ItemSide, stats: ItemStats) -> np.ndarray:
+    """(len(items), len(ITEM_FEATURES)) float64: the item priors as of ``as_of``."""
+    t = as_of
     c_all = stats.count(items, t)
     c_30 = stats.count(items, t, 30)
     c_365 = stats.count(items, t, 365)
@@ -236,10 +242,9 @@ def base_features(
     last = stats.last_seen(items, t)
     year = side.year[items]
     as_of_year = 1970 + t / (365.2425 * DAY)
-    pop_all = np.log1p(c_all)
-    item = np.column_stack(
+    return np.column_stack(
         [
-            pop_all,
+            np.log1p(c_all),
             np.log1p(c_30),
             np.log1p(c_365),
             np.log((c_30 + 1) / (c_365 / 12 + 1)),
@@ -251,8 +256,19 @@ def base_features(
             side.is_movie[items],
             side.meta_popularity[items],
             side.vote_average[items],
+            side.vote_count[items],
         ]
-    )
+    ).reshape(len(items), len(ITEM_FEATURES))
+
+
+def base_features(
+    user: UserState, items: np.ndarray, side: ItemSide, stats: ItemStats
+) -> np.ndarray:
+    """(len(items), len(BASE_FEATURES)) float64: item, user and user x item features."""
+    n = len(items)
+    item = item_features(items, user.as_of, side, stats)
+    pop_all = item[:, 0]
+    year = side.year[items]
     vectors = side.vectors[items]
     if user.is_cold:
         pair = np.full((n, len(PAIR_FEATURES)), np.nan)
@@ -307,6 +323,13 @@ def search_features(
 ) -> np.ndarray:
     """SEARCH_FEATURES; ``query_scores`` is (n, len(QUERY_FEATURES))."""
     return np.hstack([base_features(user, items, side, stats), query_scores])
+
+
+def anonymous_search_features(
+    items: np.ndarray, as_of: int, query_scores: np.ndarray, side: ItemSide, stats: ItemStats
+) -> np.ndarray:
+    """ANONYMOUS_SEARCH_FEATURES; ``query_scores`` is (n, len(QUERY_FEATURES))."""
+    return np.hstack([item_features(items, as_of, side, stats), query_scores])
 
 
 def item_vectors(

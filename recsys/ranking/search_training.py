@@ -34,6 +34,10 @@ class SearchTrainingConfig:
     queries_per_user: int = 3  # held-out items per user turned into training queries
     candidates: int = 50  # search results reranked per query
     seed: int = 0
+    # the anonymous search ranker: derived queries (one list each), their targets drawn with
+    # probability (consumptions + 1) ** popularity_exponent
+    anonymous_queries: int = 4000
+    popularity_exponent: float = 0.75
 
 
 class Retriever(Protocol):

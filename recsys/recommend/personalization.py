@@ -6,6 +6,7 @@ Files (all listed with checksums in the manifest)::
     covis.npz  ease.npz         candidate models fitted on the whole log
     ranker_recommendations.txt  LightGBM LambdaMART for /v1/recommendations (if trained)
     ranker_search.txt           LightGBM LambdaMART for personal search (if trained)
+    ranker_search_anonymous.txt LightGBM LambdaMART for every search (if trained)
 
 The manifest's ``personalization`` section records the configuration, the feature lists,
 the snapshot time, the default ranker and the training reports.
@@ -26,7 +27,9 @@ from recsys.catalog.items import ItemTable
 from recsys.core.errors import ArtifactError
 from recsys.history.interactions import InteractionLog
 from recsys.history.item_stats import ItemStats
+from recsys.ranking.anonymous_search import AnonymousSearchRanker
 from recsys.ranking.features import (
+    ANONYMOUS_SEARCH_FEATURES,
     RECOMMENDATION_FEATURES,
     SEARCH_FEATURES,
     SOURCES,
@@ -49,6 +52,7 @@ from recsys.search.vector_index import IndexParams, VectorIndex, build_index
 log = logging.getLogger(__name__)
 RECS_MODEL = "ranker_recommendations.txt"
 SEARCH_MODEL = "ranker_search.txt"
+ANONYMOUS_SEARCH_MODEL = "ranker_search_anonymous.txt"
 MIN_USERS_FOR_RANKER = 10
 
 
@@ -61,6 +65,7 @@ class Personalization:
     search_ranker: LightGBMRanker | None = None
     info: dict[str, Any] = field(default_factory=dict)
     training_lists: TrainingLists | None = None
+    anonymous_search_ranker: LightGBMRanker | None = None
 
     def save(self, directory: Path) -> dict[str, Any]:
         """Write the files; returns the manifest section."""
@@ -71,6 +76,8 @@ class Personalization:
             self.ranker.save(directory / RECS_MODEL)
         if self.search_ranker is not None:
             self.search_ranker.save(directory / SEARCH_MODEL)
+        if self.anonymous_search_ranker is not None:
+            self.anonymous_search_ranker.save(directory / ANONYMOUS_SEARCH_MODEL)
         return self.info
 
     def recommender(self, items: ItemTable, config: RecsysConfig) -> Recommender:
@@ -88,6 +95,17 @@ class Personalization:
             return None
         return PersonalSearchRanker(
             self.search_ranker, recommender.state, self.models.side, self.models.stats
+        )
+
+    def anonymous_search(self) -> AnonymousSearchRanker | None:
+        """The search ranker for every query, as of the snapshot (None when not trained)."""
+        if self.anonymous_search_ranker is None:
+            return None
+        return AnonymousSearchRanker(
+            self.anonymous_search_ranker,
+            self.models.side,
+            self.models.stats,
+            int(self.info.get("as_of") or self.log.end_time()),
         )
 
 
@@ -119,6 +137,7 @@ def fit_personalization(
         "sources": list(SOURCES),
         "recommendation_features": list(RECOMMENDATION_FEATURES),
         "search_features": list(SEARCH_FEATURES),
+        "anonymous_search_features": list(ANONYMOUS_SEARCH_FEATURES),
         "default_ranker": LightGBMRanker.name if ranker is not None else PopularityRanker.name,
         "recommendation_ranker": report,
         "fit_s": round(time.perf_counter() - start, 2),
@@ -133,9 +152,9 @@ def load_personalized(
     doc_items: np.ndarray,
     doc_kinds: np.ndarray,
     vectors: np.ndarray,
-) -> tuple[Recommender, PersonalSearchRanker | None]:
-    """The serving recommender and personal search of an artifact (item vectors from its
-    document vectors)."""
+) -> tuple[Recommender, PersonalSearchRanker | None, AnonymousSearchRanker | None]:
+    """The serving recommender, personal search and anonymous search ranker of an artifact
+    (item vectors from its document vectors)."""
     if not info:
         raise ArtifactError(f"{directory} has no personalization section; rebuild it")
     catalog_side = ItemSide.from_catalog(
@@ -145,7 +164,7 @@ def load_personalized(
     personal = load_personalization(directory, info, items, catalog_side, item_index)
     config = RecsysConfig.from_dict(info.get("config", {}), f"{directory} manifest")
     recommender = personal.recommender(items, config)
-    return recommender, personal.personal_search(recommender)
+    return recommender, personal.personal_search(recommender), personal.anonymous_search()
 
 
 def load_personalization(
@@ -155,9 +174,11 @@ def load_personalization(
     side: ItemSide,
     item_index: VectorIndex,
 ) -> Personalization:
-    if list(info.get("recommendation_features", [])) != list(RECOMMENDATION_FEATURES) or list(
-        info.get("search_features", [])
-    ) != list(SEARCH_FEATURES):
+    if (
+        list(info.get("recommendation_features", [])) != list(RECOMMENDATION_FEATURES)
+        or list(info.get("search_features", [])) != list(SEARCH_FEATURES)
+        or list(info.get("anonymous_search_features", [])) != list(ANONYMOUS_SEARCH_FEATURES)
+    ):
         raise ArtifactError(
             f"{directory} was built with a different feature list; rebuild with `recsys build`"
         )
@@ -177,4 +198,11 @@ def load_personalization(
         ranker = LightGBMRanker.load(directory / RECS_MODEL, RECOMMENDATION_FEATURES)
     if (directory / SEARCH_MODEL).exists():
         search_ranker = LightGBMRanker.load(directory / SEARCH_MODEL, SEARCH_FEATURES)
-    return Personalization(interactions, log_all, models, ranker, search_ranker, info)
+    anonymous = None
+    if (directory / ANONYMOUS_SEARCH_MODEL).exists():
+        anonymous = LightGBMRanker.load(
+            directory / ANONYMOUS_SEARCH_MODEL, ANONYMOUS_SEARCH_FEATURES
+        )
+    return Personalization(
+        interactions, log_all, models, ranker, search_ranker, info, None, anonymous
+    )

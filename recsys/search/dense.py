@@ -4,7 +4,7 @@ Several documents per item (a content document, one per localization) live in on
 ``PartitionedIndex``, one part per kind. ``DenseDocuments`` searches one kind
 at a time (each kind is its own ranked list in the fusion), maps documents back to items,
 and falls back to exact search when filters are too selective for the ANN shortlist.
-``score_item`` gives the best similarity over every kind: the ``query_dense`` feature.
+``kind_scores`` gives a result's exact best similarity per kind (the ranker's features).
 """
 
 from __future__ import annotations
@@ -71,12 +71,27 @@ class DenseDocuments:
             best = _best(self.vectors[doc_ids] @ query_vec[0], doc_ids, self.doc_items, None)
         return best
 
-    def score_item(self, query_vec: np.ndarray, item: int) -> float:
-        """The item's best document similarity (0 for an item with no documents)."""
-        docs = self._docs_by_item[self._doc_bounds[item] : self._doc_bounds[item + 1]]
-        if not len(docs):
-            return 0.0
-        return float((self.vectors[docs] @ query_vec[0]).max())
+    def kind_scores(
+        self, query_vec: np.ndarray, items: np.ndarray, kinds: tuple[str, ...]
+    ) -> np.ndarray:
+        """(len(items), len(kinds)): each item's best similarity over its documents of each
+        kind, exact (NaN where the item has no document of the kind). Computed with einsum,
+        so a row's value does not depend on which other items are scored with it."""
+        out = np.full((len(items), len(kinds)), -np.inf)
+        if not len(items):
+            return out
+        lo, hi = self._doc_bounds[items], self._doc_bounds[items + 1]
+        counts = hi - lo
+        rows = np.repeat(np.arange(len(items)), counts)
+        within = np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)
+        docs = self._docs_by_item[np.repeat(lo, counts) + within]
+        sims = np.einsum("nd,d->n", self.vectors[docs].astype(np.float32), query_vec[0])
+        kind_of = self.doc_kinds[docs]
+        for column, kind in enumerate(kinds):
+            mine = kind_of == kind
+            np.maximum.at(out[:, column], rows[mine], sims[mine])
+        out[np.isinf(out)] = np.nan
+        return out
 
 
 def _best(

@@ -27,9 +27,10 @@ from recsys.core.text import search_tokens
 from recsys.search.dense import DenseDocuments
 from recsys.search.encoder import MULTILINGUAL_MODELS, Encoder
 from recsys.search.language import LanguageDetector, QueryLanguage
-from recsys.search.lexical import LexicalIndex
+from recsys.search.lexical import EVIDENCE, LexicalIndex
 from recsys.search.partitioned_index import PartitionedIndex, build_partitioned_index
-from recsys.search.query_features import QUERY_FEATURES
+from recsys.search.query_features import QUERY_FEATURES, column
+from recsys.search.relevance import RelevanceFloors, RelevanceParams, relevant
 from recsys.search.title_match import TitleLexicon
 from recsys.search.vector_index import IndexParams
 
@@ -47,8 +48,12 @@ class SearchOptions:
     # query embeddings kept for repeated queries (search boxes see the same head queries
     # again and again); 0 turns the cache off
     query_cache_size: int = 4096
-    # search results a known user's personal ranker reorders (k more when k is larger)
-    personal_rerank_depth: int = 50
+    # search results the learned ranker (anonymous or personal) reorders; below them the
+    # fused order continues
+    rerank_depth: int = 50
+    # the deepest result a client can page to (offset + k); also the candidate pool that
+    # ``found`` and facets count over
+    max_results: int = 200
     # fusion: each list contributes weight / (rrf_k + rank); lists cut at fusion_depth
     rrf_k: float = 60.0
     dense_weight: float = 1.0
@@ -103,7 +108,11 @@ class HybridSearcher:
         lexical: LexicalIndex,
         encoder: Encoder,
         options: SearchOptions | None = None,
+        floors: RelevanceFloors | None = None,
+        relevance: RelevanceParams | None = None,
     ) -> None:
+        """``floors``: the relevance threshold's calibrated dense similarities (None: no
+        threshold, every retrieved item counts as a match)."""
         if encoder.dim != dense.dim:
             raise ArtifactError(
                 f"encoder dimension {encoder.dim} does not match the index dimension {dense.dim}"
@@ -115,6 +124,8 @@ class HybridSearcher:
         self.lexical = lexical
         self.encoder = encoder
         self.options = options or SearchOptions()
+        self.floors = floors
+        self.relevance = relevance or RelevanceParams()
         self.multilingual = encoder.config.model in MULTILINGUAL_MODELS
         self.lexicon = TitleLexicon.from_items(items)
         self.languages = LanguageDetector(catalog_languages(items, self.options.min_language_items))
@@ -159,6 +170,16 @@ class HybridSearcher:
             )
         return self._modes[mode]
 
+    def encode_queries(self, queries: list[str]) -> np.ndarray:
+        """Many queries at once (batched; the build's training queries), uncached."""
+        return self.encoder.encode_queries(queries)
+
+    def matches(self, query_scores: np.ndarray) -> np.ndarray:
+        """Which results (rows of ``QUERY_FEATURES``) pass the relevance threshold."""
+        if self.floors is None:
+            return np.ones(len(query_scores), dtype=bool)
+        return relevant(query_scores, self.floors, self.relevance)
+
     def _encode_query_uncached(self, query: str) -> np.ndarray:
         vector = self.encoder.encode_queries([query])
         vector.setflags(write=False)  # shared by every request that repeats the query
@@ -173,9 +194,9 @@ class HybridSearcher:
         language: QueryLanguage | None = None,
         options: SearchOptions | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """The top ``n`` items for a query, best first, with their query features
-        (``QUERY_FEATURES`` columns: dense similarity, BM25 score, title-match bonus,
-        language match, fused score, 1-based rank)."""
+        """The top ``n`` items for a query in fused order, with their ``QUERY_FEATURES``
+        (dense similarity per document kind, BM25 per field, word coverage, title match,
+        prefix and share, language match, fused score, 1-based rank)."""
         opts = options or self.options
         if query_vec is None:
             query_vec = self.encode_query(query)
@@ -187,7 +208,6 @@ class HybridSearcher:
         if descriptive:
             foreign = self.multilingual and language.lang not in (None, "en")
             dense_weight = opts.foreign_dense_weight if foreign else opts.descriptive_dense_weight
-        dense: dict[int, float] = {}  # best similarity over every kind (query_dense)
         lists: list[tuple[float, list[int]]] = []
         for kind, weight in (
             (CONTENT, opts.content_list_weight),
@@ -197,8 +217,6 @@ class HybridSearcher:
                 continue
             best = self.dense.best_per_item(query_vec, allowed, depth, opts.min_fetch, kind)
             lists.append((dense_weight * weight, sorted(best, key=lambda i: (-best[i], i))[:depth]))
-            for item, score in best.items():
-                dense[item] = max(dense.get(item, -np.inf), score)
         field_weights = dict(opts.descriptive_field_weights) if descriptive else None
         lexical_items, lexical_scores = self.lexical.search(query, depth, allowed, field_weights)
         bm25 = dict(zip(lexical_items.tolist(), lexical_scores.tolist(), strict=True))
@@ -223,20 +241,40 @@ class HybridSearcher:
                     fused[item] += opts.language_boost
         ranked = sorted(fused, key=lambda item: (-fused[item], item))[:n]
         items = np.array(ranked, dtype=np.int64)
-        columns = {
-            "query_dense": [
-                dense[i] if i in dense else self.dense.score_item(query_vec, i) for i in ranked
-            ],
-            "query_bm25": [bm25.get(i, 0.0) for i in ranked],
-            "query_title": [titles.get(i, 0.0) for i in ranked],
-            "query_language": (
-                in_language[items].astype(np.float64) if in_language is not None else [0.0] * n
-            )[: len(ranked)],
-            "query_fused": [fused[i] for i in ranked],
-            "query_rank": np.arange(1, len(ranked) + 1, dtype=np.float64),
-        }
-        scores = np.column_stack([np.asarray(columns[f], dtype=np.float64) for f in QUERY_FEATURES])
-        return items, scores.reshape(len(ranked), len(QUERY_FEATURES))
+        features = self.features(query, query_vec, items, bm25, titles, in_language)
+        features[:, column("query_fused")] = [fused[i] for i in ranked]
+        features[:, column("query_rank")] = np.arange(1, len(ranked) + 1)
+        return items, features
+
+    def features(
+        self,
+        query: str,
+        query_vec: np.ndarray,
+        items: np.ndarray,
+        bm25: dict[int, float],
+        titles: dict[int, float],
+        in_language: np.ndarray | None,
+    ) -> np.ndarray:
+        """``QUERY_FEATURES`` of the given results (the fusion columns left at 0)."""
+        out = np.zeros((len(items), len(QUERY_FEATURES)), dtype=np.float64)
+        kinds = self.dense.kind_scores(query_vec, items, (CONTENT, LOCALIZED))
+        out[:, column("query_dense_content")] = kinds[:, 0]
+        out[:, column("query_dense_localized")] = kinds[:, 1]
+        with np.errstate(invalid="ignore"):
+            best = np.fmax(kinds[:, 0], kinds[:, 1])
+        out[:, column("query_dense")] = np.nan_to_num(best, nan=0.0)
+        out[:, column("query_bm25")] = [bm25.get(i, 0.0) for i in items.tolist()]
+        evidence = self.lexical.evidence(query, items)
+        for name, values in zip(EVIDENCE, evidence.T, strict=True):
+            out[:, column(f"query_{name}")] = values
+        out[:, column("query_title")] = [titles.get(i, 0.0) for i in items.tolist()]
+        shape = self.lexicon.shape(query, items)
+        out[:, column("query_title_prefix")] = shape[:, 0]
+        out[:, column("query_title_share")] = shape[:, 1]
+        if in_language is not None:
+            out[:, column("query_language")] = in_language[items]
+        out[:, column("query_words")] = len(search_tokens(query))
+        return out
 
     def similar(self, item: int, k: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
         """Content neighbours of item position ``item`` (never itself), best first. The item

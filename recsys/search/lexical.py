@@ -40,6 +40,9 @@ from recsys.core.errors import ArtifactError
 from recsys.core.text import is_unsegmented, search_tokens
 
 FIELDS = ("title", "people", "text", "stems")
+# what ``LexicalIndex.evidence`` reports per item: BM25 per field group, and the share of
+# the query's words the item matched
+EVIDENCE = ("bm25_title", "bm25_people", "bm25_text", "word_coverage")
 STEM_MARK = "~"  # stems live in the same vocabulary, marked so no typed word equals one
 MAX_PEOPLE = 10
 
@@ -196,9 +199,14 @@ class LexicalIndex:
 
     def expand(self, query: str) -> list[list[tuple[int, float]]]:
         """Per query token, the vocabulary terms it matches with their weights."""
+        return [group for _, group in self._groups(query)]
+
+    def _groups(self, query: str) -> list[tuple[int, list[tuple[int, float]]]]:
+        """(word index, alternatives) per matching word of the query, then one group per word
+        stem found in the vocabulary (a second, additive match on descriptions)."""
         tokens = search_tokens(query)
         typing = bool(query) and not query[-1].isspace()
-        groups: list[list[tuple[int, float]]] = []
+        groups: list[tuple[int, list[tuple[int, float]]]] = []
         for position, token in enumerate(tokens):
             matches: dict[int, float] = {}
             exact = self._term_id.get(token)
@@ -210,12 +218,12 @@ class LexicalIndex:
             if not matches:
                 matches.update(self._typo_terms(token))
             if matches:
-                groups.append(list(matches.items()))
-        for token in tokens:  # stems: a second, additive match of each word on descriptions
+                groups.append((position, list(matches.items())))
+        for position, token in enumerate(tokens):
             stemmed = stem(token, self.params.stem_chars)
             stem_id = self._term_id.get(stemmed) if stemmed is not None else None
             if stem_id is not None:
-                groups.append([(stem_id, 1.0)])
+                groups.append((position, [(stem_id, 1.0)]))
         return groups
 
     def _prefix_terms(self, prefix: str) -> list[int]:
@@ -248,11 +256,15 @@ class LexicalIndex:
 
     def scores(self, query: str, field_weights: Mapping[str, float] | None = None) -> np.ndarray:
         """BM25 score of every item (0 where nothing matched)."""
-        matrix = self.matrix(field_weights)
+        return self._score(self.matrix(field_weights), self.expand(query))
+
+    def _score(
+        self, matrix: sparse.csr_matrix, groups: list[list[tuple[int, float]]]
+    ) -> np.ndarray:
         indptr, indices, data = matrix.indptr, matrix.indices, matrix.data
         total = np.zeros(self.n_items, dtype=np.float32)
         best = np.zeros(self.n_items, dtype=np.float32)
-        for group in self.expand(query):
+        for group in groups:
             # postings read straight from the CSR arrays (scipy row slicing costs ~50 us each)
             if len(group) == 1:
                 term, weight = group[0]
@@ -265,6 +277,31 @@ class LexicalIndex:
                 np.maximum.at(best, indices[lo:hi], weight * data[lo:hi])
             total += best
         return total
+
+    def evidence(self, query: str, items: np.ndarray) -> np.ndarray:
+        """Per item of ``items``, the ``EVIDENCE`` columns: BM25 of each field group (titles;
+        people; descriptions, keywords and genres with their stems) under the default
+        weights, and the share of the query's words the item matched in any field (exactly,
+        completed as a prefix, with a typo, or by stem)."""
+        groups = self._groups(query)
+        n_words = len(search_tokens(query))
+        out = np.zeros((len(items), len(EVIDENCE)), dtype=np.float64)
+        weights = self.params.weights
+        plain = [group for _, group in groups]
+        for column, names in enumerate((("title",), ("people",), ("text", "stems"))):
+            total = np.zeros(self.n_items, dtype=np.float32)
+            for name in names:
+                total += self._score(self.matrix(_only(name, weights[name])), plain)
+            out[:, column] = total[items]
+        if n_words:
+            matched = np.zeros((n_words, self.n_items), dtype=bool)
+            for word, group in groups:
+                for term, _ in group:
+                    for matrix in self.fields.values():
+                        lo, hi = matrix.indptr[term], matrix.indptr[term + 1]
+                        matched[word, matrix.indices[lo:hi]] = True
+            out[:, -1] = matched[:, items].sum(axis=0) / n_words
+        return out
 
     def search(
         self,
@@ -316,3 +353,7 @@ class LexicalIndex:
                 return cls(vocab, fields, data["doc_freq"], data["title_terms"], params)
         except (OSError, KeyError, ValueError) as exc:
             raise ArtifactError(f"cannot read the lexical index {path}: {exc}") from exc
+
+
+def _only(name: str, weight: float) -> dict[str, float]:
+    return {field: (weight if field == name else 0.0) for field in FIELDS}

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
+import numpy as np
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import DamerauLevenshtein
 
@@ -30,20 +31,27 @@ MIN_FUZZY_CHARS = 5
 
 
 class TitleLexicon:
-    def __init__(self, titles: dict[str, list[int]]) -> None:
+    def __init__(
+        self, titles: dict[str, list[int]], item_keys: list[list[str]] | None = None
+    ) -> None:
         self._titles = titles
         self._keys = list(titles)
+        self._item_keys = item_keys or []  # per item position: its normalized title variants
 
     @classmethod
     def from_items(cls, items: ItemTable) -> TitleLexicon:
         titles: dict[str, set[int]] = defaultdict(set)
+        item_keys: list[list[str]] = []
         for position, variants in enumerate(items.title_variants()):
+            keys: set[str] = set()
             for variant in variants:
                 key = normalize_title(variant)
                 if key:
                     titles[key].add(position)
                     titles[strip_leading_article(key)].add(position)
-        return cls({k: sorted(v) for k, v in titles.items()})
+                    keys.update((key, strip_leading_article(key)))
+            item_keys.append(sorted(keys))
+        return cls({k: sorted(v) for k, v in titles.items()}, item_keys)
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -75,3 +83,21 @@ class TitleLexicon:
             for item in self._titles[title]:
                 bonus[item] = max(bonus.get(item, 0.0), value)
         return bonus
+
+    def shape(self, query: str, items: np.ndarray) -> np.ndarray:
+        """(len(items), 2): whether the query begins one of the item's titles (1.0; "harry
+        pot", "star" of "Star Wars"), and the largest share of one title's words the query
+        holds ("star" holds 1/1 of "Star", 1/2 of "Star Wars", 0 of "Starbeam")."""
+        out = np.zeros((len(items), 2), dtype=np.float64)
+        key = normalize_title(query)
+        if not key or not self._item_keys:
+            return out
+        words = set(key.split())
+        for row, item in enumerate(items.tolist()):
+            for title in self._item_keys[item]:
+                if title.startswith(key):
+                    out[row, 0] = 1.0
+                title_words = title.split()
+                share = sum(word in words for word in title_words) / len(title_words)
+                out[row, 1] = max(out[row, 1], share)
+        return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -16,9 +17,10 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.settings import Settings
-from recsys.core.errors import InvalidRequestError, NotFoundError
+from recsys.core.errors import InvalidParameterError, InvalidRequestError, NotFoundError
 from recsys.core.types import (
     Capabilities,
+    Completion,
     Hit,
     Recommendation,
     RecommendationResult,
@@ -28,10 +30,15 @@ from recsys.core.types import (
     SearchResult,
     SearchService,
     SimilarRequest,
+    SuggestRequest,
+    SuggestResult,
 )
 from recsys.experiments.loading import DECLARED
 from recsys.ranking.rankers import RECOMMENDATION_RANKERS, SEARCH_RANKERS
+from recsys.search.highlight import highlight
 from recsys.search.hybrid import RETRIEVAL_MODES
+
+FAKE_MAX_RESULTS = 200
 
 
 @dataclass(frozen=True)
@@ -197,9 +204,17 @@ class FakeService:
             raise InvalidRequestError(f"unknown retrieval mode {retrieval!r}")
         if not query.strip():
             raise InvalidRequestError("query is empty")
+        genres = sorted({g for item in CATALOG for g in item.genres})
+        if filters is not None and filters.genre is not None:
+            if filters.genre.casefold() not in {g.casefold() for g in genres}:
+                raise InvalidParameterError("genre", filters.genre, genres)
+        if request.offset + k > FAKE_MAX_RESULTS:
+            raise InvalidRequestError(f"offset + k must be at most {FAKE_MAX_RESULTS}")
         args = {"query": query, "k": k, "filters": filters, "lang": lang, "user_id": user_id}
         if ranker is not None or retrieval is not None:
             args.update(ranker=ranker, retrieval=retrieval)
+        if request.offset or request.facets:
+            args.update(offset=request.offset, facets=request.facets)
         self._record("search", args)
         q = _tokens(query)
         scored = []
@@ -209,7 +224,42 @@ class FakeService:
             text = _tokens(f"{item.title} {item.description} {' '.join(item.genres)}")
             prior = 0.0 if ranker == "noop" else item.prior
             scored.append((len(q & text) + prior, item))
-        return SearchResult(query, self._rank(scored, k, lang), self.model_version, {"total": 1.5})
+        ranked = [
+            _with_highlights(hit, query)
+            for hit in self._rank(scored, request.offset + k, lang)[request.offset :]
+        ]
+        facets: dict[str, list[tuple[str, int]]] = {}
+        for name in request.facets:
+            values = [
+                v for _, item in scored for v in (item.genres if name == "genre" else [item.type])
+            ]
+            counts = {v: values.count(v) for v in values}
+            facets[name] = sorted(counts.items(), key=lambda vc: (-vc[1], vc[0]))
+        return SearchResult(
+            query,
+            ranked,
+            self.model_version,
+            {"total": 1.5},
+            found=len(scored),
+            offset=request.offset,
+            facets=facets,
+            ranker=ranker or "lightgbm",
+        )
+
+    def suggest(self, request: SuggestRequest) -> SuggestResult:
+        """Titles starting with the prefix (case-insensitive), by prior."""
+        self._record("suggest", {"prefix": request.prefix, "k": request.k})
+        prefix = request.prefix.casefold()
+        found = sorted(
+            (item for item in CATALOG if item.title.casefold().startswith(prefix)),
+            key=lambda item: (-item.prior, item.item_id),
+        )
+        completions = [
+            Completion("title", item.title, item.item_id, item.prior, item.year)
+            for item in found[: request.k]
+            if "title" in request.kinds
+        ]
+        return SuggestResult(request.prefix, completions, self.model_version)
 
     def similar(self, request: SimilarRequest) -> SearchResult:
         item_id, k, filters, lang = request.item_id, request.k, request.filters, request.lang
@@ -302,6 +352,15 @@ class FakeService:
 
     def stats(self) -> dict[str, Any]:
         return {"n_items": len(CATALOG), "index": "fake-flat"}
+
+
+def _with_highlights(hit: Hit, query: str) -> Hit:
+    marked = {
+        name: found.snippet
+        for name, text in (("title", hit.title), ("description", hit.description))
+        if (found := highlight(text, query)) is not None
+    }
+    return dataclasses.replace(hit, highlights=marked or None)
 
 
 def make_settings(**overrides: Any) -> Settings:

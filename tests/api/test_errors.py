@@ -147,7 +147,7 @@ def test_hostile_input_never_causes_5xx(client: TestClient, query: str) -> None:
     r = client.get(f"/v1/search?{query}")
     assert r.status_code < 500, r.text
     allowed = {"request_id", "query", "model_version", "query_language", "items", "error"}
-    allowed |= {"experiment", "variant"}
+    allowed |= {"experiment", "variant", "found", "offset", "ranker", "facets"}
     assert set(r.json()) <= allowed
     if r.status_code >= 400:
         assert set(r.json()["error"]) == {"code", "message"}

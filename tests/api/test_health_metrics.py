@@ -223,7 +223,7 @@ def test_request_log_lines(make_client: MakeClient, fake: FakeService, tmp_path:
     search, similar, item = records
     assert search["route"] == "search"
     assert search["query"] == "robot"
-    assert search["params"] == {"k": 2, "lang": "fr", "type": "movie"}
+    assert search["params"] == {"k": 2, "lang": "fr", "offset": 0, "type": "movie"}
     assert search["user_id"] == "u1"
     assert search["item_ids"] == ["m1", "m2"]
     assert search["scores"] == [1.06, 0.05]

@@ -38,6 +38,10 @@ def test_search_known_answer(client: TestClient) -> None:
         "lang": None,
         "original_language": None,
         "maturity_rating": None,
+        "highlights": {
+            "title": "<mark>Robot</mark> Dreams",
+            "description": "A dog builds a <mark>robot</mark> friend in New York.",
+        },
     }
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from pipelines.build import BuildOptions, build
-from recsys.core.errors import InvalidRequestError, NotFoundError
+from recsys.core.errors import InvalidParameterError, InvalidRequestError, NotFoundError
 from recsys.core.types import (
     Hit,
     RecommendRequest,
@@ -20,6 +20,7 @@ from recsys.core.types import (
     SearchRequest,
     SearchService,
     SimilarRequest,
+    SuggestRequest,
 )
 from recsys.ranking.rankers import PopularityRanker
 from recsys.search.encoder import HashingEncoder
@@ -148,3 +149,54 @@ def test_item_lookup(case: Case) -> None:
     with pytest.raises(NotFoundError):
         case.service.item("no-such-item")
     assert isinstance(case.service.stats(), dict)
+
+
+def test_pages_partition_the_matches(case: Case) -> None:
+    """Pages cut with offset never repeat an item, and together they are the first page
+    of the whole list; ``found`` counts the matches."""
+    service = case.service
+    whole = service.search(SearchRequest(case.query, k=12))
+    assert whole.found >= len(whole.items) >= 3
+    paged: list[str] = []
+    for offset in range(0, 12, 4):
+        page = service.search(SearchRequest(case.query, k=4, offset=offset))
+        assert page.offset == offset and page.found == whole.found
+        paged += [hit.item_id for hit in page.items]
+    assert len(paged) == len(set(paged))
+    assert paged == [hit.item_id for hit in whole.items]
+    beyond = service.search(SearchRequest(case.query, k=4, offset=whole.found))
+    assert beyond.items == [] and beyond.found == whole.found
+
+
+def test_a_page_beyond_the_window_is_invalid(case: Case) -> None:
+    with pytest.raises(InvalidRequestError, match="offset"):
+        case.service.search(SearchRequest(case.query, k=10, offset=195))
+
+
+@pytest.mark.parametrize("field", ["type", "genre"])
+def test_facet_counts_equal_the_filtered_totals(case: Case, field: str) -> None:
+    result = case.service.search(SearchRequest(case.query, k=3, facets=(field,)))
+    counts = result.facets[field]
+    assert counts and sum(c for _, c in counts) >= min(result.found, 1)
+    assert [c for _, c in counts] == sorted((c for _, c in counts), reverse=True)
+    for value, count in counts[:4]:
+        filters = SearchFilters(type=value) if field == "type" else SearchFilters(genre=value)
+        filtered = case.service.search(SearchRequest(case.query, k=3, filters=filters))
+        assert filtered.found == count, (value, count, filtered.found)
+
+
+def test_unknown_filter_values_name_the_allowed_ones(case: Case) -> None:
+    with pytest.raises(InvalidParameterError, match="genre.*allowed"):
+        case.service.search(SearchRequest(case.query, filters=SearchFilters(genre="Nope")))
+
+
+def test_suggest_completes_titles(case: Case) -> None:
+    title = case.service.search(SearchRequest(case.query, k=1)).items[0].title
+    prefix = title[:4]
+    result = case.service.suggest(SuggestRequest(prefix, k=5))
+    assert result.model_version == case.service.model_version
+    assert 0 < len(result.suggestions) <= 5
+    assert title in [s.text for s in result.suggestions if s.kind == "title"]
+    assert all(s.item_id for s in result.suggestions if s.kind == "title")
+    only_titles = case.service.suggest(SuggestRequest(prefix, k=5, kinds=("title",)))
+    assert {s.kind for s in only_titles.suggestions} == {"title"}

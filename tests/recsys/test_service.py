@@ -8,7 +8,12 @@ from pathlib import Path
 import pytest
 
 from pipelines.build import BuildOptions, build
-from recsys.core.errors import ArtifactError, InvalidRequestError, NotFoundError
+from recsys.core.errors import (
+    ArtifactError,
+    InvalidParameterError,
+    InvalidRequestError,
+    NotFoundError,
+)
 from recsys.core.types import SearchFilters, SearchRequest, SimilarRequest
 from recsys.search.encoder import EncoderConfig, HashingEncoder
 from recsys.search.hybrid import SearchOptions
@@ -57,14 +62,10 @@ def test_year_filter_picks_the_right_toy_story(engine: Engine) -> None:
 def test_type_and_genre_filters(engine: Engine) -> None:
     shows = engine.search(SearchRequest("blood", k=10, filters=SearchFilters(type="tv_show")))
     assert ids(shows) and all(h.type == "tv_show" for h in shows.items)
-    crime = engine.search(SearchRequest("movie", k=10, filters=SearchFilters(genre="crime")))
+    crime = engine.search(SearchRequest("crime", k=10, filters=SearchFilters(genre="crime")))
     assert crime.items and all("Crime" in h.genres for h in crime.items)
-    assert (
-        engine.search(
-            SearchRequest("movie", k=10, filters=SearchFilters(genre="no such genre"))
-        ).items
-        == []
-    )
+    with pytest.raises(InvalidParameterError, match="'genre'.*allowed: .*Crime"):
+        engine.search(SearchRequest("crime", k=10, filters=SearchFilters(genre="no such genre")))
 
 
 def test_typo_still_finds_the_title(engine: Engine) -> None:

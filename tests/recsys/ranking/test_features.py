@@ -11,6 +11,7 @@ import pytest
 from recsys.history.interactions import INTERACTIONS_SCHEMA, InteractionLog
 from recsys.history.item_stats import DAY, ItemStats
 from recsys.ranking.features import (
+    ANONYMOUS_SEARCH_FEATURES,
     BASE_FEATURES,
     ITEM_FEATURES,
     N_DECADES,
@@ -21,6 +22,7 @@ from recsys.ranking.features import (
     USER_FEATURES,
     FeatureConfig,
     ItemSide,
+    anonymous_search_features,
     base_features,
     item_vectors,
     recommendation_features,
@@ -28,6 +30,7 @@ from recsys.ranking.features import (
     user_state,
     user_state_from_log,
 )
+from recsys.search.query_features import QUERY_FEATURES
 
 T = 20_000 * DAY  # as_of of the known-answer example
 AS_OF_YEAR = 1970 + T / (365.2425 * DAY)
@@ -42,6 +45,7 @@ CATALOG = pl.DataFrame(
         "year": [1995, 2005, None, 2012],
         "popularity": [10.0, None, 0.0, 100.0],
         "vote_average": [7.0, 8.0, None, 6.5],
+        "vote_count": [1200, None, 0, 50],
     },
     schema={
         "item_id": pl.Utf8,
@@ -51,6 +55,7 @@ CATALOG = pl.DataFrame(
         "year": pl.Int32,
         "popularity": pl.Float64,
         "vote_average": pl.Float64,
+        "vote_count": pl.Int64,
     },
 )
 VECTORS = np.array([[1, 0, 0], [0, 2, 0], [0, 0, 3], [1, 1, 0]], dtype=np.float32)
@@ -193,6 +198,7 @@ def expected_base_features() -> dict[str, list[float]]:
         "item_is_movie": [1.0, 0.0, 1.0, 1.0],
         "item_meta_popularity": np.log1p([10.0, NAN, 0.0, 100.0]),
         "item_vote_average": [7.0, 8.0, NAN, 6.5],
+        "item_vote_count": np.log1p([1200.0, NAN, 0.0, 50.0]),
         "user_n_history": [math.log1p(2)] * 4,
         "user_days_since_last": [35.0] * 4,
         "user_mean_rating": [4.0] * 4,
@@ -316,18 +322,25 @@ def test_recommendation_features_layout(side: ItemSide) -> None:
 def test_search_features_layout(side: ItemSide) -> None:
     state, stats = state_of("u", EVENTS, side)
     items = np.array([1, 0])
-    query = np.array([[0.9, 12.5, 1.0, 1.0, 1.03, 1.0], [0.8, 0.0, 0.0, 0.0, 0.02, 2.0]])
+    query = np.arange(2 * len(QUERY_FEATURES), dtype=np.float64).reshape(2, -1)
     out = search_features(state, items, query, side, stats)
     assert out.shape == (2, len(SEARCH_FEATURES))
-    np.testing.assert_array_equal(out[:, -6:], query)
-    assert SEARCH_FEATURES[-6:] == (
-        "query_dense",
-        "query_bm25",
-        "query_title",
-        "query_language",
-        "query_fused",
-        "query_rank",
-    )
+    np.testing.assert_array_equal(out[:, -len(QUERY_FEATURES) :], query)
+    assert SEARCH_FEATURES == BASE_FEATURES + QUERY_FEATURES
+
+
+def test_anonymous_search_features_are_item_priors_and_query_columns(side: ItemSide) -> None:
+    """Anonymous search sees the same item priors as recommendations (same function, same
+    values) beside the query columns, and nothing about a user."""
+    state, stats = state_of("u", EVENTS, side)
+    items = np.array([3, 0, 1])
+    query = np.arange(3 * len(QUERY_FEATURES), dtype=np.float64).reshape(3, -1)
+    out = anonymous_search_features(items, state.as_of, query, side, stats)
+    assert ANONYMOUS_SEARCH_FEATURES == ITEM_FEATURES + QUERY_FEATURES
+    assert out.shape == (3, len(ANONYMOUS_SEARCH_FEATURES))
+    personal = base_features(state, items, side, stats)
+    np.testing.assert_array_equal(out[:, : len(ITEM_FEATURES)], personal[:, : len(ITEM_FEATURES)])
+    np.testing.assert_array_equal(out[:, len(ITEM_FEATURES) :], query)
 
 
 def test_feature_name_lists_are_unique() -> None:

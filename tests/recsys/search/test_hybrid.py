@@ -188,3 +188,52 @@ def test_the_dense_side_counts_an_item_once_at_its_best_kind() -> None:
     assert best == {7: 1.0 / 61, 3: max(1.0 / 62, 0.5 / 61)}
     assert max(best, key=best.__getitem__) == 7  # summing would have put item 3 first
     assert _rrf([(0.0, [1, 2])], rrf_k=60.0) == {}  # a list weighted out adds no candidates
+
+
+def features_of(engine: Engine, query: str) -> dict[str, dict[str, float]]:
+    items, scores = engine.searcher.retrieve(query, 20)
+    return {
+        engine.items.ids[i]: dict(zip(QUERY_FEATURES, row.tolist(), strict=True))
+        for i, row in zip(items.tolist(), scores, strict=True)
+    }
+
+
+def test_query_features_per_field_and_title_shape(engine: Engine) -> None:
+    godfather = features_of(engine, "godfather part")
+    part_two = godfather["4"]
+    assert part_two["query_words"] == 2
+    assert part_two["query_word_coverage"] == 1.0
+    assert part_two["query_title_prefix"] == 1.0  # begins "godfather part ii"
+    assert part_two["query_title_share"] == pytest.approx(2 / 3)
+    assert part_two["query_bm25_title"] > 0 and part_two["query_bm25_people"] == 0
+    first = godfather["3"]
+    assert first["query_title_prefix"] == 0.0 and first["query_title_share"] == 1.0
+    pacino = features_of(engine, "al pacino")
+    assert pacino["3"]["query_bm25_people"] > 0 and pacino["3"]["query_bm25_title"] == 0
+
+
+def test_dense_columns_per_document_kind(engine: Engine) -> None:
+    features = features_of(engine, "une serveuse timide")
+    amelie = features["2"]  # has a French localized overview
+    assert np.isfinite(amelie["query_dense_localized"])
+    assert amelie["query_dense"] == pytest.approx(
+        max(amelie["query_dense_content"], amelie["query_dense_localized"])
+    )
+    no_localization = next(f for i, f in features.items() if i.startswith("f") and i != "2")
+    assert np.isnan(no_localization["query_dense_localized"])
+    assert no_localization["query_dense"] == pytest.approx(no_localization["query_dense_content"])
+
+
+def test_feature_rows_do_not_depend_on_the_other_results(engine: Engine) -> None:
+    """A result's query features are the same whatever else is scored with it (training
+    lists and served pages see the same numbers)."""
+    searcher = engine.searcher
+    query = "a family drama"
+    vec = searcher.encode_query(query)
+    items, _ = searcher.retrieve(query, 20)
+    full = searcher.features(query, vec, items, {}, {}, None)
+    row_of = {item: row for item, row in zip(items.tolist(), full, strict=True)}
+    for subset in (items[:3], items[::-1], items[5:6]):
+        alone = searcher.features(query, vec, subset, {}, {}, None)
+        expected = np.array([row_of[i] for i in subset.tolist()])
+        np.testing.assert_array_equal(alone, expected)

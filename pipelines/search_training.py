@@ -1,0 +1,106 @@
+"""The build's search stage after indexing: the relevance threshold's calibration and the
+two search rankers (anonymous: derived queries; personal: held-out consumption)."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from recsys.catalog.documents import CONTENT, LOCALIZED
+from recsys.history.interactions import leave_last_n
+from recsys.ranking.anonymous_search import anonymous_search_lists
+from recsys.ranking.derived_queries import read_tag_texts
+from recsys.ranking.lists import train_on_lists
+from recsys.ranking.search_training import search_lists
+from recsys.recommend.config import RecsysConfig
+from recsys.recommend.personalization import Personalization
+from recsys.search.hybrid import HybridSearcher
+from recsys.search.relevance import GAP_RANK, RelevanceParams, calibrate_dense_floor
+
+log = logging.getLogger(__name__)
+MIN_LISTS = 10
+
+
+def calibrate_relevance(searcher: HybridSearcher, params: RelevanceParams) -> dict[str, Any]:
+    """The dense floor of the relevance threshold, from random strings (``relevance.py``)."""
+
+    def top_similarities(query: str) -> np.ndarray:
+        vec = searcher.encode_query(query)
+        best: dict[int, float] = {}
+        for kind in (CONTENT, LOCALIZED):
+            found = searcher.dense.best_per_item(vec, None, GAP_RANK, 2 * GAP_RANK, kind)
+            for item, sim in found.items():
+                best[item] = max(best.get(item, -1.0), sim)
+        return np.array(sorted(best.values(), reverse=True)[:GAP_RANK] or [-1.0])
+
+    calibration = calibrate_dense_floor(top_similarities, params)
+    log.info("relevance threshold: %s", calibration)
+    return {"relevance": calibration, "relevance_params": dataclasses.asdict(params)}
+
+
+def train_anonymous_search_ranker(
+    personal: Personalization,
+    searcher: HybridSearcher,
+    catalog: pl.DataFrame,
+    config: RecsysConfig,
+    data_dir: Path,
+) -> dict[str, Any]:
+    """LambdaMART on derived-query lists; sets ``personal.anonymous_search_ranker``."""
+    movielens = {
+        int(ml): item
+        for item, ml in catalog.select("item_id", "movielens_id").drop_nulls().iter_rows()
+    }
+    tags = read_tag_texts(data_dir / "movielens" / "tags.csv", movielens)
+    as_of = int(personal.info.get("as_of") or personal.log.end_time())
+    lists, kinds = anonymous_search_lists(
+        searcher,
+        catalog.to_dicts(),
+        catalog["item_id"].to_list(),
+        tags,
+        personal.models.side,
+        personal.models.stats,
+        as_of,
+        config.search_training,
+    )
+    if len(lists.groups) < MIN_LISTS:
+        return {"skipped": f"only {len(lists.groups)} usable lists"}
+    ranker, report = train_on_lists(lists, config.ranker, config.split.valid_share)
+    report["query_kinds"] = {k: kinds.count(k) for k in sorted(set(kinds))}
+    report["target_retrieved"] = report.pop("candidate_recall")
+    report["items_with_tags"] = len(tags)
+    personal.anonymous_search_ranker = ranker
+    log.info("anonymous search ranker: %s", report)
+    return report
+
+
+def train_personal_search_ranker(
+    personal: Personalization,
+    searcher: HybridSearcher,
+    catalog: pl.DataFrame,
+    config: RecsysConfig,
+) -> dict[str, Any]:
+    """Personal search: lists of (user, derived query, search results) on the same temporal
+    split as the recommendation ranker; sets ``personal.search_ranker``."""
+    split = leave_last_n(personal.log, config.split.holdout, config.split.min_history)
+    lists, kinds = search_lists(
+        split,
+        personal.models.side,
+        personal.models.stats,
+        searcher,
+        catalog,
+        config.search_training,
+        config.features,
+    )
+    if len(lists.groups) < MIN_LISTS:
+        return {"skipped": f"only {len(lists.groups)} usable lists"}
+    ranker, report = train_on_lists(lists, config.ranker, config.split.valid_share)
+    report["query_kinds"] = {k: kinds.count(k) for k in sorted(set(kinds))}
+    report["target_retrieved"] = report.pop("candidate_recall")
+    personal.search_ranker = ranker
+    log.info("search ranker: %s", report)
+    return report
