@@ -151,7 +151,7 @@ class Engine:
         items, query_scores = self.searcher.retrieve(
             query, options.max_results, allowed, query_vec, language, options
         )
-        keep = self.searcher.matches(query_scores)
+        keep = self.searcher.matches(query, query_scores, language)
         items, query_scores = items[keep], query_scores[keep]
         timings["retrieve_ms"] = (time.perf_counter() - t1) * 1000
         t2 = time.perf_counter()

@@ -13,10 +13,12 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from recsys.catalog.genres import aliases
 from recsys.core.errors import InvalidParameterError, NotFoundError
 from recsys.core.types import Hit, SearchFilters
 
 NO_YEAR = -1
+GENRE_ALIASES = aliases()  # any accepted spelling (casefolded) -> its canonical genre
 
 
 class ItemTable:
@@ -106,7 +108,8 @@ class ItemTable:
         if filters.type is not None:
             mask &= self.types == filters.type
         if filters.genre is not None:
-            genre = self._genres.get(filters.genre.casefold())
+            wanted = filters.genre.casefold()
+            genre = self._genres.get(GENRE_ALIASES.get(wanted, wanted).casefold())
             if genre is None:
                 raise InvalidParameterError("genre", filters.genre, self.genre_names())
             mask &= genre
@@ -121,11 +124,11 @@ class ItemTable:
                 )
             mask &= self.original_languages == filters.original_language
         if filters.maturity_ratings is not None:
-            wanted = [rating.casefold() for rating in filters.maturity_ratings]
-            for rating, key in zip(filters.maturity_ratings, wanted, strict=True):
+            ratings = [rating.casefold() for rating in filters.maturity_ratings]
+            for rating, key in zip(filters.maturity_ratings, ratings, strict=True):
                 if key not in self._rating_keys:
                     raise InvalidParameterError("maturity_rating", rating, self._rating_values)
-            mask &= np.isin(self.maturity_ratings, wanted)
+            mask &= np.isin(self.maturity_ratings, ratings)
         return mask
 
     def language_mask(self, lang: str) -> np.ndarray:
@@ -165,7 +168,16 @@ class ItemTable:
         )
 
     def details(self, position: int, lang: str | None = None) -> dict[str, Any]:
+        """Every catalog field, with ``title`` and ``description`` in the requested language
+        when the item has them (``lang`` says which; null: the catalog's own), exactly as
+        search, similar and recommendations show them; ``original_title`` is kept, and
+        ``available_langs`` lists the localizations."""
         row = dict(self._rows[position])
         title, description, shown_lang = self._localize(position, lang)
-        row.update(display_title=title, display_description=description, display_lang=shown_lang)
+        row.update(
+            title=title,
+            description=description,
+            lang=shown_lang,
+            available_langs=sorted(self._localized[position]),
+        )
         return {k: (v.isoformat() if isinstance(v, date) else v) for k, v in row.items()}

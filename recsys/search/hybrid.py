@@ -30,7 +30,7 @@ from recsys.search.language import LanguageDetector, QueryLanguage
 from recsys.search.lexical import EVIDENCE, LexicalIndex
 from recsys.search.partitioned_index import PartitionedIndex, build_partitioned_index
 from recsys.search.query_features import QUERY_FEATURES, column
-from recsys.search.relevance import RelevanceFloors, RelevanceParams, relevant
+from recsys.search.relevance import RelevanceFloors, RelevanceParams, is_sentence, relevant
 from recsys.search.title_match import TitleLexicon
 from recsys.search.vector_index import IndexParams
 
@@ -174,11 +174,15 @@ class HybridSearcher:
         """Many queries at once (batched; the build's training queries), uncached."""
         return self.encoder.encode_queries(queries)
 
-    def matches(self, query_scores: np.ndarray) -> np.ndarray:
+    def matches(self, query: str, query_scores: np.ndarray, language: QueryLanguage) -> np.ndarray:
         """Which results (rows of ``QUERY_FEATURES``) pass the relevance threshold."""
         if self.floors is None:
             return np.ones(len(query_scores), dtype=bool)
-        return relevant(query_scores, self.floors, self.relevance)
+        words = search_tokens(query)
+        sentence = is_sentence(
+            len(words), self.lexical.known_share(words), language.lang, language.script
+        )
+        return relevant(query_scores, self.floors, self.relevance, sentence)
 
     def _encode_query_uncached(self, query: str) -> np.ndarray:
         vector = self.encoder.encode_queries([query])

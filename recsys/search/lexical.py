@@ -278,6 +278,13 @@ class LexicalIndex:
             total += best
         return total
 
+    def known_share(self, tokens: list[str]) -> float:
+        """Share of the tokens that are words of the vocabulary as they are (no prefix,
+        typo or stem): how much of a query reads as the catalog's languages."""
+        if not tokens:
+            return 0.0
+        return sum(token in self._term_id for token in tokens) / len(tokens)
+
     def evidence(self, query: str, items: np.ndarray) -> np.ndarray:
         """Per item of ``items``, the ``EVIDENCE`` columns: BM25 of each field group (titles;
         people; descriptions, keywords and genres with their stems) under the default

@@ -34,6 +34,7 @@ _COVERAGE = column("query_word_coverage")
 _TITLE = column("query_title")
 _WORDS = column("query_words")
 GAP_RANK = 20
+SENTENCE_WORDS = 6
 
 
 @pydantic_dataclass(frozen=True, config=SECTION)
@@ -83,20 +84,41 @@ def strong_evidence(
 
 
 def relevant(
-    query_scores: np.ndarray, floors: RelevanceFloors, params: RelevanceParams
+    query_scores: np.ndarray,
+    floors: RelevanceFloors,
+    params: RelevanceParams,
+    sentence: bool = False,
 ) -> np.ndarray:
-    """Which results are matches, in two tiers. A query with no result of strong evidence
-    (``strong_evidence``) matches nothing: that is what nonsense looks like. Otherwise a
-    result matches with any evidence at all: one query word matched lexically, a title
-    match, or a dense similarity above the null distribution's median (a plot description
-    shares few words with its film, and its similarity need not be extreme)."""
-    meaningful = dense_gap(query_scores[:, _DENSE]) >= floors.gap
+    """Which results are matches, in two tiers.
+
+    A sentence in a real language (``sentence``: see ``is_sentence``) is a description: every
+    result retrieval found for it counts, since a description in another language shares
+    no word with its film and, with a multilingual encoder, every cosine is high. A shorter
+    query means something when its best dense similarity stands out (``dense_gap``) or a
+    result has strong evidence (``strong_evidence``); otherwise it matches nothing: that is
+    what nonsense looks like. Its matches are then the results with any evidence at all: one
+    query word matched lexically, a title match or a dense similarity above the null
+    median: each result on its own, so that a filter keeps exactly the matches that pass it
+    (facet counts are the filtered totals)."""
+    if sentence:  # a description: its matches are graded, retrieval's pool is the set
+        return np.ones(len(query_scores), dtype=bool)
+    dense_sims = np.nan_to_num(query_scores[:, _DENSE], nan=-1.0)
+    meaningful = dense_gap(dense_sims) >= floors.gap
     if not meaningful and not strong_evidence(query_scores, floors.strong, params).any():
         return np.zeros(len(query_scores), dtype=bool)
     lexical = query_scores[:, _COVERAGE] > 0
     title = query_scores[:, _TITLE] > 0
-    dense = np.nan_to_num(query_scores[:, _DENSE], nan=-1.0) >= floors.weak
-    return lexical | title | dense
+    return lexical | title | (dense_sims >= floors.weak)
+
+
+def is_sentence(n_words: int, known_share: float, language: str | None, script: str | None) -> bool:
+    """A query of ``SENTENCE_WORDS`` words or more that reads as language: most of its
+    words are in the catalog's vocabulary, or a language was detected, or it is written in
+    a script other than Latin (Devanagari, Cyrillic... where the vocabulary may hold nothing
+    to compare with). Keyboard mashes are short, so they never qualify."""
+    if n_words < SENTENCE_WORDS:
+        return False
+    return known_share >= 0.5 or language is not None or script not in (None, "LATIN")
 
 
 def dense_gap(similarities: np.ndarray) -> float:

@@ -205,9 +205,9 @@ class FakeService:
         if not query.strip():
             raise InvalidRequestError("query is empty")
         genres = sorted({g for item in CATALOG for g in item.genres})
-        if filters is not None and filters.genre is not None:
-            if filters.genre.casefold() not in {g.casefold() for g in genres}:
-                raise InvalidParameterError("genre", filters.genre, genres)
+        wanted = filters.genre if filters is not None else None
+        if wanted is not None and wanted.casefold() not in {g.casefold() for g in genres}:
+            raise InvalidParameterError("genre", wanted, genres)
         if request.offset + k > FAKE_MAX_RESULTS:
             raise InvalidRequestError(f"offset + k must be at most {FAKE_MAX_RESULTS}")
         args = {"query": query, "k": k, "filters": filters, "lang": lang, "user_id": user_id}

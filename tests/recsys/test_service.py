@@ -100,7 +100,12 @@ def test_unknown_ids_and_empty_query(engine: Engine) -> None:
 def test_item_details_are_json_ready(engine: Engine) -> None:
     details = engine.item("29", lang="fr")
     json.dumps(details)
-    assert details["item_id"] == "29" and details["display_lang"] == "fr"
+    assert details["item_id"] == "29" and details["lang"] == "fr"
+    hit = engine.search(SearchRequest("city of lost children", k=1, lang="fr")).items[0]
+    assert (details["title"], details["description"]) == (hit.title, hit.description)
+    assert details["original_title"] == hit.original_title
+    english = engine.item("29")
+    assert english["lang"] is None and english["title"] == "The City of Lost Children"
 
 
 def test_stats_describe_the_artifact(engine: Engine) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import polars as pl
 
+from recsys.catalog.genres import normalize_genres
 from recsys.catalog.ingest.localized import (
     discover_localized_files,
     empty_localized,
@@ -132,7 +133,8 @@ def build_catalog(data_dir: Path) -> tuple[pl.DataFrame, IngestReport]:
     items = attach_localizations(items, pl.concat(localized), report)
     matches = match_netflix(items, netflix, report)
     items, netflix_only = merge_netflix(items, netflix, matches, report)
-    catalog = validate_catalog(assemble(items, netflix_only))
+    catalog, report.unmapped_genres = normalize_genres(assemble(items, netflix_only))
+    catalog = validate_catalog(catalog)
 
     report.merged["items"] = catalog.height
     report.merged["movielens_items"] = items.height

@@ -5,6 +5,7 @@ from __future__ import annotations
 import polars as pl
 
 from recsys.catalog.ingest.common import STR_LIST
+from recsys.catalog.ingest.dedupe import KINDS, find_duplicates
 from recsys.catalog.ingest.report import IngestReport
 from recsys.catalog.ingest.titles import normalize_series
 from recsys.catalog.ingest.tmdb import ENRICHMENT_SCHEMA
@@ -159,7 +160,34 @@ def match_netflix(items: pl.DataFrame, netflix: pl.DataFrame, report: IngestRepo
     per_item = resolve(per_title, "item_id")  # and one per MovieLens movie
     report.netflix["ambiguous_title"] = cand["netflix_id"].n_unique() - per_title.height
     report.netflix["contested_movie"] = per_title.height - per_item.height
-    return per_item.select("netflix_id", "item_id").sort("item_id", "netflix_id")
+    exact = per_item.select("netflix_id", "item_id")
+    fuzzy = _near_duplicates(items, netflix, exact, report)
+    return pl.concat([exact, fuzzy]).sort("item_id", "netflix_id")
+
+
+def _near_duplicates(
+    items: pl.DataFrame, netflix: pl.DataFrame, exact: pl.DataFrame, report: IngestReport
+) -> pl.DataFrame:
+    """Netflix movies and MovieLens movies left unmatched that ``dedupe`` finds to be the
+    same work (article, subtitle and subtitle-variant matches with evidence checks)."""
+
+    def present(frame: pl.DataFrame, columns: list[str]) -> list[pl.Expr]:
+        return [pl.col(c) if c in frame.columns else pl.lit(None).alias(c) for c in columns]
+
+    evidence = ["year", "runtime_min", "description"]
+    rest = items.join(exact, on="item_id", how="anti")
+    rest = rest.select(
+        present(rest, ["item_id", "title", "original_title", "alt_titles", *evidence])
+    )
+    movies = netflix.filter(pl.col("type") == "movie").join(exact, on="netflix_id", how="anti")
+    movies = movies.select(present(movies, ["netflix_id", "title", *evidence]))
+    found = find_duplicates(movies.to_dicts(), rest.to_dicts())
+    for kind in KINDS:
+        report.netflix[f"merged_{kind}"] = sum(c.kind == kind for c in found)
+    return pl.DataFrame(
+        {"netflix_id": [c.netflix_id for c in found], "item_id": [c.item_id for c in found]},
+        schema={"netflix_id": pl.Utf8, "item_id": pl.Utf8},
+    )
 
 
 def merge_netflix(

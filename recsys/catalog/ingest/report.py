@@ -69,6 +69,8 @@ class IngestReport:
     netflix: dict[str, int] = field(default_factory=dict)
     # other merge facts: items, movielens_items, year_from_release_date, ...
     merged: dict[str, int] = field(default_factory=dict)
+    # source genres the vocabulary (recsys/catalog/genres.py) does not map, with item counts
+    unmapped_genres: dict[str, int] = field(default_factory=dict)
 
     def source(self, name: str, path: str) -> SourceReport:
         """The report of source `name`, created on first use."""
@@ -98,6 +100,7 @@ class IngestReport:
             "localizations": dict(sorted(self.localizations.items())),
             "netflix": dict(self.netflix),
             "merged": dict(self.merged),
+            "unmapped_genres": dict(sorted(self.unmapped_genres.items())),
         }
 
     def summary_lines(self) -> list[str]:
@@ -120,6 +123,8 @@ class IngestReport:
             lines.append("  netflix: " + _fmt(self.netflix, sort=False))
         if self.merged:
             lines.append("  catalog: " + _fmt(self.merged, sort=False))
+        if self.unmapped_genres:
+            lines.append("  genres kept unmapped: " + _fmt(self.unmapped_genres))
         return lines
 
 

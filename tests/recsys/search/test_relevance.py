@@ -12,6 +12,7 @@ from recsys.search.relevance import (
     RelevanceParams,
     calibrate_dense_floor,
     dense_gap,
+    is_sentence,
     null_queries,
     relevant,
     required_words,
@@ -63,11 +64,35 @@ def test_a_query_without_strong_evidence_matches_nothing() -> None:
 
 def test_once_meaningful_weak_evidence_is_enough() -> None:
     scores = rows(
-        query_words=[3, 3, 3, 3],
-        query_word_coverage=[1.0, 1 / 3, 0.0, 0.0],
-        query_dense=[0.2, 0.1, 0.35, 0.25],
+        query_words=[3, 3, 3, 3, 3],
+        query_word_coverage=[1.0, 1 / 3, 0.0, 0.0, 0.0],
+        query_dense=[0.2, 0.1, 0.35, 0.25, 0.28],
     )
-    assert relevant(scores, FLOORS, PARAMS).tolist() == [True, True, True, False]
+    # all words; one word; dense above the weak floor; nothing; nothing
+    assert relevant(scores, FLOORS, PARAMS).tolist() == [True, True, True, False, False]
+
+
+def test_a_sentence_keeps_every_retrieved_result() -> None:
+    scores = rows(query_words=[9, 9, 9], query_dense=[0.2, 0.1, 0.05])
+    assert not relevant(scores, FLOORS, PARAMS).any()
+    assert relevant(scores, FLOORS, PARAMS, sentence=True).all()
+
+
+@pytest.mark.parametrize(
+    ("words", "known", "lang", "script", "expected"),
+    [
+        (9, 0.8, None, "LATIN", True),  # Spanish plot: words the catalog knows
+        (9, 0.1, "es", "LATIN", True),  # a detected language
+        (20, 0.0, None, "DEVANAGARI", True),  # Hindi: no vocabulary to compare with
+        (5, 1.0, "en", "LATIN", False),  # too short to be a description
+        (7, 0.0, None, "LATIN", False),  # a long keyboard mash
+        (6, 0.0, None, None, False),  # digits
+    ],
+)
+def test_is_sentence(
+    words: int, known: float, lang: str | None, script: str | None, expected: bool
+) -> None:
+    assert is_sentence(words, known, lang, script) is expected
 
 
 def test_a_standout_similarity_makes_a_query_meaningful() -> None:

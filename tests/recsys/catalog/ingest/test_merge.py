@@ -69,7 +69,8 @@ def test_tmdb_enrichment_and_precedence(built: tuple[pl.DataFrame, IngestReport]
 
     monkeys = _item(frame, "32")  # small has no overview and a broken genres cell
     assert monkeys["description"] == "CLEANED overview of Twelve Monkeys."
-    assert monkeys["genres"] == ["Mystery", "Sci-Fi", "Thriller", "Science Fiction"]
+    # MovieLens "Sci-Fi" and TMDB "Science Fiction": one genre of one vocabulary
+    assert monkeys["genres"] == ["Mystery", "Science Fiction", "Thriller"]
     assert monkeys["original_title"] == "Twelve Monkeys"
 
     bear = _item(frame, "3000")  # only the English language file knows it
@@ -133,6 +134,9 @@ def test_netflix_merge(built: tuple[pl.DataFrame, IngestReport]) -> None:
     assert report.netflix == {
         "ambiguous_title": 1,  # s5 "Hamlet" 1991 vs Hamlet 1990 and 1992
         "contested_movie": 1,  # s8 "Solaris" 1973 lost to s7
+        "merged_article": 0,
+        "merged_subtitle": 0,
+        "merged_both_subtitled": 0,
         "merged": 4,
         "added_movies": 4,
         "added_tv_shows": 1,
@@ -170,7 +174,13 @@ def test_match_netflix_rules() -> None:
     report = IngestReport(data_dir="x")
     matches = match_netflix(items, netflix, report)
     assert matches.rows() == [("s1", "1"), ("s2", "3")]  # s3 is a TV show, s4 too far off
-    assert report.netflix == {"ambiguous_title": 0, "contested_movie": 0}
+    assert report.netflix == {
+        "ambiguous_title": 0,
+        "contested_movie": 0,
+        "merged_article": 0,
+        "merged_subtitle": 0,
+        "merged_both_subtitled": 0,
+    }
 
 
 def test_report(built: tuple[pl.DataFrame, IngestReport]) -> None:
