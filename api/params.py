@@ -251,6 +251,27 @@ OffsetQuery = Annotated[
 ]
 
 
+PageQuery = Annotated[
+    int | None,
+    Query(
+        ge=1,
+        le=MAX_OFFSET,
+        description="1-based page of `k` results, instead of `offset` (`page=2&k=10` is "
+        "`offset=10`); giving both is a 400.",
+        examples=[2],
+    ),
+]
+
+
+def page_offset(offset: int, page: int | None, k: int) -> int:
+    """The offset a request asks for, by ``offset`` or by ``page`` (never both)."""
+    if page is None:
+        return offset
+    if offset:
+        raise InvalidRequestError("give offset or page, not both")
+    return (page - 1) * k
+
+
 def _parse_facets(value: str | None) -> str | None:
     """'genre, type' -> 'genre,type'; each one of ``FACET_FIELDS``."""
     if value is None:

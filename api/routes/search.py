@@ -18,9 +18,11 @@ from api.params import (
     FacetsQuery,
     LangQuery,
     OffsetQuery,
+    PageQuery,
     UserIdQuery,
     VariantQuery,
     check_filters,
+    page_offset,
 )
 from api.routes.serving import log_response, request_id_of
 from api.schemas import SearchResponse, error_responses
@@ -91,6 +93,7 @@ def search(
     user_id: UserIdQuery = None,
     variant: VariantQuery = None,
     offset: OffsetQuery = 0,
+    page: PageQuery = None,
     facets: FacetsQuery = None,
 ) -> SearchResponse:
     # A plain `def`: FastAPI runs it in the thread pool, so the CPU-bound engine call
@@ -103,7 +106,7 @@ def search(
         check_filters(filters),
         lang,
         user_id,
-        offset=offset,
+        offset=page_offset(offset, page, k),
         facets=tuple(facets.split(",")) if facets else (),
     )
     served = serve_search(engine, arm, request_id_of(request), search_request)

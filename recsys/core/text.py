@@ -93,6 +93,8 @@ def is_unsegmented(char: str) -> bool:
     """Scripts written without spaces between words (Han, kana, Hangul syllables, Thai,
     Lao, Khmer, Myanmar): tokenized as character bigrams."""
     code = ord(char)
+    if code < _UNSEGMENTED_RANGES[0][0]:  # Latin, Greek, Cyrillic, Arabic, Indic...: fast
+        return False
     return any(low <= code <= high for low, high in _UNSEGMENTED_RANGES)
 
 

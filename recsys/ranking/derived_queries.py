@@ -7,6 +7,7 @@ with its consumption count, then one query is derived from it the way people typ
 - ``title_fragment``: its first words ("harry potter", "star");
 - ``title_prefix``: a title cut mid-word, as typed so far ("harry pot", "godf");
 - ``title_typo``: a title with one slip in a long word (swap, drop, double, replace);
+- ``person``: one of its directors or first-billed actors ("christopher nolan");
 - ``tag``: a tag a MovieLens user wrote for it ("mind-bending", "time travel");
 - ``keyword``: a TMDB keyword of it;
 - ``description``: a window of one of its descriptions, English or localized (one source's
@@ -32,10 +33,12 @@ KINDS = (
     "title_fragment",
     "title_prefix",
     "title_typo",
+    "person",
     "tag",
     "keyword",
     "description",
 )
+TOP_BILLED = 3  # person queries name a director or one of the first-billed actors
 MAX_TAGS = 10
 WINDOW_WORDS = (4, 12)
 
@@ -66,6 +69,11 @@ def titles_of(row: dict[str, Any]) -> list[str]:
     names = [row.get("title"), row.get("original_title"), *(row.get("alt_titles") or [])]
     names += [loc.get("title") for loc in row.get("localizations") or []]
     return list(dict.fromkeys(n for n in names if n))
+
+
+def people_of(row: dict[str, Any]) -> list[str]:
+    people = [*(row.get("directors") or []), *(row.get("cast") or [])[:TOP_BILLED]]
+    return list(dict.fromkeys(p for p in people if p))
 
 
 def descriptions_of(row: dict[str, Any]) -> list[str]:
@@ -135,6 +143,7 @@ def derive_query(
         "title_fragment": lambda: _pick(titles, _fragment, rng),
         "title_prefix": lambda: _pick(titles, _prefix, rng),
         "title_typo": lambda: _pick(titles[:2], _typo, rng),
+        "person": lambda: _choice(people_of(row), rng),
         "tag": lambda: tags[int(rng.integers(len(tags)))] if tags else None,
         "keyword": lambda: _choice(row.get("keywords") or [], rng),
         "description": lambda: _pick(descriptions_of(row), _window, rng),

@@ -58,7 +58,7 @@ def highlight(text: str | None, query: str, max_chars: int = 160) -> Highlight |
     if max_chars < MIN_MAX_CHARS:
         raise ValueError(f"max_chars must be at least {MIN_MAX_CHARS}, got {max_chars}")
     query_tokens = search_tokens(query)
-    if not text or not query_tokens:
+    if not text or not query_tokens or not _may_match(text, query_tokens):
         return None
     words = _split_words(text)
     typing = not query[-1].isspace()
@@ -69,6 +69,17 @@ def highlight(text: str | None, query: str, max_chars: int = 160) -> Highlight |
     start, end = _window(text, spans, max_chars)
     snippet = _render(text, _merge([s for s in spans if s[0] >= start and s[1] <= end]), start, end)
     return Highlight(snippet=snippet, matched_tokens=[t for t in query_tokens if t in matched])
+
+
+def _may_match(text: str, query_tokens: list[str]) -> bool:
+    """A cheap necessary condition: some query token's stem (or the token itself, for
+    unsegmented scripts) occurs in the folded text. Most results' descriptions fail it, and
+    then the word-by-word split is skipped."""
+    folded = fold(text)
+    return any(
+        (token if is_unsegmented(token[0]) else token[:STEM_CHARS]) in folded
+        for token in query_tokens
+    )
 
 
 def _split_words(text: str) -> list[_Word]:
@@ -92,7 +103,11 @@ def _split_words(text: str) -> list[_Word]:
             end = i + 1
             while end < n and (_spaced_char(text[end]) or _inner_apostrophe(text, end)):
                 end += 1
-            tokens = tuple(search_tokens(text[i:end]) + _elided(text[i:end]))
+            word = text[i:end]
+            if word.isascii() and word.isalnum():  # the common case, without the Unicode work
+                tokens: tuple[str, ...] = (word.lower(),)
+            else:
+                tokens = tuple(search_tokens(word) + _elided(word))
             if tokens:
                 words.append(_Word(i, end, tokens, False))
             i = end

@@ -14,9 +14,11 @@ saturated term frequencies, one shared idf):
 A query term also matches, in order of preference:
 - itself (tokens from :func:`recsys.core.text.search_tokens`: folded words, CJK bigrams);
 - for the last term of a query still being typed, the vocabulary terms it is a prefix of
-  (search-as-you-type), the most frequent ``max_prefix_terms`` of them;
-- for a term the vocabulary lacks, title terms within edit distance 1 (4-5 characters) or
-  2 (6 and more), scored a little lower.
+  (search-as-you-type), the most frequent ``max_prefix_terms`` of them, and, when it is not
+  a word itself, its spelling neighbours below;
+- for a term the vocabulary lacks (or, in a query of up to three words, a term no title
+  has), title terms within edit distance 1 (4-5 characters) or 2 (6 and more), scored a
+  little lower; numbers are never corrected.
 
 Built offline into the artifact (``lexical.npz``); scoring is a sparse row sum, ~0.1-1 ms.
 """
@@ -65,6 +67,9 @@ class LexicalParams:
     prefix_weight: float = 0.9  # a completed prefix counts a little less than the word typed
     typo_min_chars: int = 4
     typo_weights: tuple[float, float] = (0.8, 0.6)  # at edit distance 1, 2
+    # a query of at most this many words names something: a word of it that no title has
+    # also matches the title words it is a misspelling of
+    max_name_tokens: int = 3
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -206,6 +211,7 @@ class LexicalIndex:
         stem found in the vocabulary (a second, additive match on descriptions)."""
         tokens = search_tokens(query)
         typing = bool(query) and not query[-1].isspace()
+        short = len(tokens) <= self.params.max_name_tokens
         groups: list[tuple[int, list[tuple[int, float]]]] = []
         for position, token in enumerate(tokens):
             matches: dict[int, float] = {}
@@ -215,8 +221,11 @@ class LexicalIndex:
             if typing and position == len(tokens) - 1:
                 for term in self._prefix_terms(token):
                     matches.setdefault(term, self.params.prefix_weight)
-            if not matches:
-                matches.update(self._typo_terms(token))
+            if not matches or (short and not self._is_title_term(exact)):
+                # a word no title has, in a query that names something ("harry poter":
+                # "poter" is a word of some Italian overview): its spelling neighbours too
+                for term, weight in self._typo_terms(token).items():
+                    matches.setdefault(term, weight)
             if matches:
                 groups.append((position, list(matches.items())))
         for position, token in enumerate(tokens):
@@ -237,8 +246,16 @@ class LexicalIndex:
         top = np.argpartition(-self.doc_freq[lo:hi], self.params.max_prefix_terms)
         return (top[: self.params.max_prefix_terms] + lo).tolist()
 
+    def _is_title_term(self, term: int | None) -> bool:
+        if term is None:
+            return False
+        at = int(np.searchsorted(self.title_terms, term))
+        return at < len(self.title_terms) and int(self.title_terms[at]) == term
+
     def _typo_terms(self, token: str) -> dict[int, float]:
-        if len(token) < self.params.typo_min_chars or is_unsegmented(token[0]):
+        """Title words within 1 edit (4-5 characters) or 2 (6+) of a word; never for
+        numbers ("2201" is not a misspelt "2001")."""
+        if len(token) < self.params.typo_min_chars or is_unsegmented(token[0]) or token.isdigit():
             return {}
         max_edits = 1 if len(token) < 6 else 2
         found = process.extract(

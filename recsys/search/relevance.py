@@ -5,7 +5,8 @@ films. A result counts as a match when it has evidence that a person would accep
 
 - a title match (exact, or a close spelling);
 - lexical matches on enough of the query's words: all of them for one- and two-word
-  queries, at least half (and at least two) for longer ones;
+  queries, a quarter (and at least two) for longer ones, or half of them with one in a
+  title;
 - or a dense similarity above the encoder's *null distribution*: ``dense_floor`` is a high
   quantile of the best similarity that random letter strings reach in this catalog with
   this encoder, measured at build time (``calibrate_dense_floor``). Cosine scales differ by
@@ -32,6 +33,7 @@ from recsys.search.query_features import column
 _DENSE = column("query_dense")
 _COVERAGE = column("query_word_coverage")
 _TITLE = column("query_title")
+_TITLE_BM25 = column("query_bm25_title")
 _WORDS = column("query_words")
 GAP_RANK = 20
 SENTENCE_WORDS = 6
@@ -78,6 +80,10 @@ def strong_evidence(
     words = query_scores[:, _WORDS]
     matched = np.rint(query_scores[:, _COVERAGE] * words)
     lexical = (words > 0) & (matched >= required_words(words, params))
+    # half the words, one of them in a title ("harry poter": "poter" is a word of some
+    # Italian overview, so it is not read as a misspelling)
+    in_title = (matched >= np.ceil(words / 2)) & (query_scores[:, _TITLE_BM25] > 0)
+    lexical |= (words > 0) & in_title
     title = query_scores[:, _TITLE] > 0
     dense = np.nan_to_num(query_scores[:, _DENSE], nan=-1.0) >= dense_floor
     return lexical | title | dense

@@ -26,6 +26,14 @@ def test_pages_with_offset_and_found(client: TestClient) -> None:
     assert ids == [hit["item_id"] for hit in whole["items"]] and len(set(ids)) == 6
 
 
+def test_page_is_an_offset_of_whole_pages(client: TestClient, fake: FakeService) -> None:
+    assert search(client, k=3, page=2)["offset"] == 3
+    assert fake.calls[-1][1]["offset"] == 3
+    r = client.get("/v1/search", params={"q": "robot", "page": 2, "offset": 3})
+    assert r.status_code == 400 and "not both" in r.json()["error"]["message"]
+    assert client.get("/v1/search", params={"q": "robot", "page": 0}).status_code == 422
+
+
 def test_offset_is_passed_to_the_engine(client: TestClient, fake: FakeService) -> None:
     search(client, k=2, offset=4, facets="genre, type")
     assert fake.calls[-1][1]["offset"] == 4

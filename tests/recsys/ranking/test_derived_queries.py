@@ -21,6 +21,8 @@ ROW = {
     "alt_titles": [],
     "localizations": [{"lang": "fr", "title": "Le Seigneur des anneaux", "description": None}],
     "keywords": ["ring", "hobbit"],
+    "directors": ["Peter Jackson"],
+    "cast": ["Elijah Wood", "Ian McKellen", "Viggo Mortensen", "Sean Astin"],
     "description": "A meek hobbit sets out on a journey to destroy a powerful ring of evil.",
 }
 TITLES = {"The Lord of the Rings", "Le Seigneur des anneaux"}
@@ -46,6 +48,12 @@ def test_every_kind_is_derived_with_its_shape() -> None:
         assert any(t.startswith(prefix) for t in TITLES) and len(prefix) >= 3
     for typo in by_kind["title_typo"]:
         assert min(DamerauLevenshtein.distance(typo, t) for t in TITLES) == 1
+    assert set(by_kind["person"]) == {
+        "Peter Jackson",
+        "Elijah Wood",
+        "Ian McKellen",
+        "Viggo Mortensen",
+    }  # not the fourth-billed
     assert set(by_kind["tag"]) <= {"epic", "fantasy world"}
     assert set(by_kind["keyword"]) <= {"ring", "hobbit"}
     for window in by_kind["description"]:
