@@ -114,7 +114,7 @@ ItemIdPath = Annotated[
         max_length=64,
         pattern=ITEM_ID_PATTERN,
         description="Catalog item id: 1-64 characters of letters, digits, '_' and '-'.",
-        examples=["tt0133093"],
+        examples=["2571"],
     ),
 ]
 
@@ -126,7 +126,7 @@ UserIdQuery = Annotated[
         description="Opaque user id (1-128 chars, no control characters). A known user gets "
         "personally reranked results; it also decides the user's experiment arm and is "
         "recorded with what was served.",
-        examples=["u_12345"],
+        examples=["414"],
     ),
     AfterValidator(_clean_user_id),
 ]
@@ -139,7 +139,7 @@ RequiredUserIdQuery = Annotated[
         max_length=MAX_USER_ID_CHARS,
         description="Opaque user id (1-128 chars, no control characters). Required. A user "
         "the engine does not know is not an error: they get cold-start recommendations.",
-        examples=["u_12345"],
+        examples=["414"],
     ),
     AfterValidator(_clean_user_id),
 ]

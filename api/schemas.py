@@ -66,8 +66,8 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 class HitOut(BaseModel):
-    item_id: str = Field(examples=["tt0133093"])
-    title: str = Field(examples=["Matrix"])
+    item_id: str = Field(examples=["2571"])
+    title: str = Field(examples=["The Matrix"])
     original_title: str | None = Field(default=None, examples=["The Matrix"])
     year: int | None = Field(default=None, examples=[1999])
     type: str = Field(description="movie or tv_show", examples=["movie"])
@@ -133,7 +133,7 @@ class SearchResponse(BaseModel):
                     "model_version": "minilm-l6-v2+lgbm-2024-06-01",
                     "items": [
                         {
-                            "item_id": "tt0133093",
+                            "item_id": "2571",
                             "title": "Matrix",
                             "original_title": "The Matrix",
                             "year": 1999,
@@ -265,13 +265,13 @@ class RecommendationResponse(BaseModel):
             "examples": [
                 {
                     "request_id": "3f2b9c1e8a5d4f6b9e0c7a1d2b3c4d5e",
-                    "user_id": "u_12345",
+                    "user_id": "414",
                     "model_version": "minilm-l6-v2+lgbm-2024-06-01",
                     "ranker": LightGBMRanker.name,
                     "cold_start": False,
                     "items": [
                         {
-                            "item_id": "tt0133093",
+                            "item_id": "2571",
                             "title": "Matrix",
                             "score": 0.873,
                             "reasons": ["because you watched Heat (1995)"],
@@ -332,7 +332,7 @@ class ItemResponse(BaseModel):
         json_schema_extra={
             "examples": [
                 {
-                    "item_id": "tt0133093",
+                    "item_id": "2571",
                     "title": "Matrix",
                     "original_title": "The Matrix",
                     "year": 1999,

@@ -46,7 +46,7 @@ _EVENT_JSON_SCHEMA: dict[str, Any] = {
     "properties": {
         "event_id": {"type": "string", "minLength": 1, "maxLength": 128, "example": "e-7f3a"},
         "type": {"type": "string", "enum": list(EVENT_TYPES), "example": "click"},
-        "user_id": {"type": "string", "minLength": 1, "maxLength": 128, "example": "u_12345"},
+        "user_id": {"type": "string", "minLength": 1, "maxLength": 128, "example": "414"},
         "item_id": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$", "example": "5618"},
         "request_id": {
             "type": "string",

@@ -1,6 +1,6 @@
 """``GET /v1/recommendations``: personalized recommendations for one user.
 
-``GET /v1/recommendations?user_id=u_12345&k=10`` answers
+``GET /v1/recommendations?user_id=414&k=10`` answers
 ``{"request_id", "user_id", "model_version", "ranker", "cold_start", "items": [...]}``; each
 item has the search hit fields (``item_id``, ``title``, ``score``, ``original_title``,
 ``year``, ``type``, ``genres``, ``description``, ``lang``) plus ``reasons`` (short strings such
