@@ -10,8 +10,8 @@ with its consumption count, then one query is derived from it the way people typ
 - ``person``: one of its directors or first-billed actors ("christopher nolan");
 - ``tag``: a tag a MovieLens user wrote for it ("mind-bending", "time travel");
 - ``keyword``: a TMDB keyword of it;
-- ``description``: a window of one of its descriptions, English or localized, with a share
-  of its words left out (one source's words standing for a query about the item).
+- ``description``: a window of one of its descriptions, English or localized (one source's
+  words standing for a query about the item).
 
 None of these read the benchmark (``bench/queries``): the benchmark's queries are written
 by people, these are generated, and the test in ``tests/recsys/ranking`` checks that no
@@ -40,8 +40,7 @@ KINDS = (
 )
 TOP_BILLED = 3  # person queries name a director or one of the first-billed actors
 MAX_TAGS = 10
-WINDOW_WORDS = (4, 14)
-DROPPED_SHARE = (0.2, 0.5)  # of a description window's words, left out
+WINDOW_WORDS = (4, 12)
 
 
 def read_tag_texts(path: Path, movielens_ids: dict[int, str]) -> dict[str, list[str]]:
@@ -126,18 +125,12 @@ def _slip(word: str, rng: np.random.Generator) -> str:
 
 
 def _window(text: str, rng: np.random.Generator) -> str | None:
-    """A run of the description's words with some of them left out: people describe a film
-    in their own words, and a verbatim window would teach the ranker that a description
-    query matches every word of its film's text."""
     words = text.split()
     if len(words) < WINDOW_WORDS[0]:
         return None
     length = int(rng.integers(WINDOW_WORDS[0], min(WINDOW_WORDS[1], len(words)) + 1))
     start = int(rng.integers(0, len(words) - length + 1))
-    window = words[start : start + length]
-    keep = rng.random(len(window)) >= rng.uniform(*DROPPED_SHARE)
-    kept = [w for w, k in zip(window, keep, strict=True) if k]
-    return " ".join(kept) if len(kept) >= WINDOW_WORDS[0] - 1 else " ".join(window)
+    return " ".join(words[start : start + length])
 
 
 def derive_query(

@@ -56,13 +56,8 @@ def test_every_kind_is_derived_with_its_shape() -> None:
     }  # not the fourth-billed
     assert set(by_kind["tag"]) <= {"epic", "fantasy world"}
     assert set(by_kind["keyword"]) <= {"ring", "hobbit"}
-    text = ROW["description"].split()
     for window in by_kind["description"]:
-        words = window.split()
-        assert 3 <= len(words) <= 14
-        it = iter(text)  # the words come from the description, in its order
-        assert all(word in it for word in words)
-    assert any(window not in ROW["description"] for window in by_kind["description"])
+        assert window in ROW["description"] and 4 <= len(window.split()) <= 12
 
 
 def test_an_item_without_text_gives_no_query() -> None:
