@@ -23,6 +23,7 @@ character by character, so that is the same as escaping the whole text first.)
 
 from __future__ import annotations
 
+import functools
 import html
 import unicodedata
 from dataclasses import dataclass
@@ -30,6 +31,9 @@ from dataclasses import dataclass
 from recsys.core.text import fold, is_unsegmented, search_tokens
 
 STEM_CHARS = 6  # as the lexical index's stems
+# texts whose split words are kept (results repeat across queries: the popular titles);
+# cached values are shared, so nothing here mutates them
+CACHED_TEXTS = 8192
 MIN_PREFIX_CHARS = 2  # a spaced-script prefix; one unsegmented character is a unigram
 MIN_MAX_CHARS = 10
 ELLIPSIS = "…"
@@ -57,7 +61,7 @@ def highlight(text: str | None, query: str, max_chars: int = 160) -> Highlight |
     """``text`` with the words matching ``query`` marked, or None when none match."""
     if max_chars < MIN_MAX_CHARS:
         raise ValueError(f"max_chars must be at least {MIN_MAX_CHARS}, got {max_chars}")
-    query_tokens = search_tokens(query)
+    query_tokens = _query_tokens(query)
     if not text or not query_tokens or not _may_match(text, query_tokens):
         return None
     words = _split_words(text)
@@ -71,17 +75,28 @@ def highlight(text: str | None, query: str, max_chars: int = 160) -> Highlight |
     return Highlight(snippet=snippet, matched_tokens=[t for t in query_tokens if t in matched])
 
 
+@functools.lru_cache(maxsize=1024)
+def _query_tokens(query: str) -> list[str]:
+    return search_tokens(query)
+
+
+@functools.lru_cache(maxsize=CACHED_TEXTS)
+def _folded(text: str) -> str:
+    return fold(text)
+
+
 def _may_match(text: str, query_tokens: list[str]) -> bool:
     """A cheap necessary condition: some query token's stem (or the token itself, for
     unsegmented scripts) occurs in the folded text. Most results' descriptions fail it, and
     then the word-by-word split is skipped."""
-    folded = fold(text)
+    folded = _folded(text)
     return any(
         (token if is_unsegmented(token[0]) else token[:STEM_CHARS]) in folded
         for token in query_tokens
     )
 
 
+@functools.lru_cache(maxsize=CACHED_TEXTS)
 def _split_words(text: str) -> list[_Word]:
     """The words of ``text`` with their offsets: spaced-script words whole (apostrophes
     inside them kept, and what follows an elision too: "d'Amélie" is "damelie" and

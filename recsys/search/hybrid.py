@@ -157,8 +157,12 @@ class HybridSearcher:
         return cls(items, dense, lexical or LexicalIndex.build(items.frame), encoder, options)
 
     def warm_up(self) -> None:
-        """Load the lazily built language models before the first request pays for them."""
+        """Build what is built lazily (language models, the lexical matrices of both field
+        weightings) before the first request pays for it."""
         self.languages.detect("une phrase pour charger les modèles de langue")
+        for options in self._modes.values():
+            self.lexical.matrix(None)
+            self.lexical.matrix(dict(options.descriptive_field_weights))
 
     def options_for(self, mode: str | None) -> SearchOptions:
         """The options of a named retrieval mode (None: this searcher's own options)."""
