@@ -17,7 +17,7 @@ import httpx
 
 from bench.common import RESULTS_DIR, run_header, write_json
 
-SEARCHES = [
+SEARCHES: list[tuple[str, dict[str, Any]]] = [
     ("star", {"q": "star"}),
     ("harry poter", {"q": "harry poter"}),
     ("godfahter", {"q": "godfahter"}),

@@ -449,7 +449,7 @@ def test_personal_search_with_a_title_fragment(built: Built, engine: Engine) -> 
     plain = engine.search(SearchRequest("Lost Children", k=5))
     personal = engine.search(SearchRequest("Lost Children", k=5, user_id=user))
     assert len(personal.items) == len(plain.items) == min(5, plain.found)
-    assert plain.found >= 3  # the title's words match a few items
+    assert plain.found >= 2  # the title and another item share its words: something to order
     assert "29" in [hit.item_id for hit in personal.items]
     assert {"encode_ms", "retrieve_ms", "rank_ms"} <= set(personal.timings_ms)
     assert "rerank_ms" not in plain.timings_ms

@@ -125,3 +125,34 @@ def test_field_weights_apply_at_query_time(index: LexicalIndex) -> None:
     assert top(index, query) == ["5"]
     assert index.search(query, 5, field_weights=titles_only)[0].tolist() == [4]
     assert index.search(query, 5, field_weights=no_titles)[0].tolist() == []
+
+
+def test_evidence_per_field_and_word_coverage(index: LexicalIndex) -> None:
+    """Per item: BM25 of titles, people, texts (summing to the default-weighted score) and
+    the share of the query's words it matched."""
+    items = np.arange(index.n_items)
+    evidence = index.evidence("al pacino godfather", items)
+    total = index.scores("al pacino godfather")
+    np.testing.assert_allclose(evidence[:, :3].sum(axis=1), total, rtol=1e-5)
+    godfather, part_two = 2, 3  # positions of items "3" and "4" in the fixture catalog
+    assert evidence[godfather, 1] > 0 and evidence[godfather, 0] > 0  # people and title
+    assert evidence[godfather, 3] == 1.0  # al, pacino, godfather all matched
+    spirited = 0
+    assert evidence[spirited, 3] == 0.0 and evidence[spirited, :3].sum() == 0.0
+    assert 0 < evidence[part_two, 3] <= 1.0
+
+
+def test_known_share_counts_vocabulary_words(index: LexicalIndex) -> None:
+    assert index.known_share(["godfather", "xqzvbnm"]) == 0.5
+    assert index.known_share([]) == 0.0
+
+
+def test_a_misspelt_word_of_a_short_query_finds_titles(index: LexicalIndex) -> None:
+    # "godfahter" is no word of the catalog: it reaches "godfather" within two edits
+    assert [index.vocab[t] for t, _ in index.expand("godfahter")[0]] == ["godfather"]
+    assert index._typo_terms("godfathr")  # one edit from a title word
+    odyssey = LexicalIndex.build(
+        catalog_frame([{"item_id": "a", "title": "2001: A Space Odyssey", "year": 1968}])
+    )
+    assert odyssey._typo_terms("odysey")  # a word: corrected
+    assert odyssey._typo_terms("2002") == {}  # a number: never ("2201" is not "2001")
