@@ -15,7 +15,8 @@ from recsys.catalog.documents import CONTENT, LOCALIZED
 from recsys.history.interactions import leave_last_n
 from recsys.ranking.anonymous_search import anonymous_search_lists
 from recsys.ranking.derived_queries import read_tag_texts
-from recsys.ranking.lists import train_on_lists
+from recsys.ranking.lists import TrainingLists, train_on_lists
+from recsys.ranking.rankers import LightGBMRanker
 from recsys.ranking.search_training import search_lists
 from recsys.recommend.config import RecsysConfig
 from recsys.recommend.personalization import Personalization
@@ -67,13 +68,9 @@ def train_anonymous_search_ranker(
         as_of,
         config.search_training,
     )
-    if len(lists.groups) < MIN_LISTS:
-        return {"skipped": f"only {len(lists.groups)} usable lists"}
-    ranker, report = train_on_lists(lists, config.ranker, config.split.valid_share)
-    report["query_kinds"] = {k: kinds.count(k) for k in sorted(set(kinds))}
-    report["target_retrieved"] = report.pop("candidate_recall")
-    report["items_with_tags"] = len(tags)
+    ranker, report = _train(lists, kinds, config)
     personal.anonymous_search_ranker = ranker
+    report["items_with_tags"] = len(tags)
     log.info("anonymous search ranker: %s", report)
     return report
 
@@ -96,11 +93,18 @@ def train_personal_search_ranker(
         config.search_training,
         config.features,
     )
+    personal.search_ranker, report = _train(lists, kinds, config)
+    log.info("search ranker: %s", report)
+    return report
+
+
+def _train(
+    lists: TrainingLists, kinds: list[str], config: RecsysConfig
+) -> tuple[LightGBMRanker | None, dict[str, Any]]:
+    """LambdaMART on search lists, with the report (None and why, with too few lists)."""
     if len(lists.groups) < MIN_LISTS:
-        return {"skipped": f"only {len(lists.groups)} usable lists"}
+        return None, {"skipped": f"only {len(lists.groups)} usable lists"}
     ranker, report = train_on_lists(lists, config.ranker, config.split.valid_share)
     report["query_kinds"] = {k: kinds.count(k) for k in sorted(set(kinds))}
     report["target_retrieved"] = report.pop("candidate_recall")
-    personal.search_ranker = ranker
-    log.info("search ranker: %s", report)
-    return report
+    return ranker, report

@@ -25,7 +25,6 @@ from recsys.core.types import (
     SUGGEST_KINDS,
     Capabilities,
     Completion,
-    Hit,
     RecommendationResult,
     RecommendRequest,
     SearchRequest,
@@ -41,7 +40,7 @@ from recsys.recommend.personalization import load_personalized
 from recsys.recommend.recommender import Recommender
 from recsys.search.dense import DenseDocuments
 from recsys.search.encoder import Encoder, EncoderConfig, load_encoder
-from recsys.search.highlight import highlight
+from recsys.search.highlight import highlight_hit
 from recsys.search.hybrid import RETRIEVAL_MODES, HybridSearcher, SearchOptions
 from recsys.search.lexical import LexicalIndex, LexicalParams
 from recsys.search.partitioned_index import PartitionedIndex
@@ -170,7 +169,7 @@ class Engine:
         timings["rank_ms"] = (time.perf_counter() - t2) * 1000
         page = order[request.offset : request.offset + request.k]
         hits = [
-            _highlighted(self.items.hit(i, s, request.lang), query)
+            highlight_hit(self.items.hit(i, s, request.lang), query)
             for i, s in zip(items[page].tolist(), scores[page].tolist(), strict=True)
         ]
         facets = self.facets.counts(items, request.facets) if request.facets else {}
@@ -228,16 +227,6 @@ class Engine:
 
     def item(self, item_id: str, lang: str | None = None) -> dict[str, Any]:
         return self.items.details(self.items.position(item_id), lang)
-
-
-def _highlighted(hit: Hit, query: str) -> Hit:
-    """The hit with its title and description snippets marked up for the query."""
-    marked = {
-        name: found.snippet
-        for name, text in (("title", hit.title), ("description", hit.description))
-        if (found := highlight(text, query)) is not None
-    }
-    return dataclasses.replace(hit, highlights=marked or None)
 
 
 def _matching_encoder(

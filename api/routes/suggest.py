@@ -9,22 +9,12 @@ from fastapi import APIRouter, Query, Request
 from pydantic import AfterValidator
 
 from api.deps import EngineDep
-from api.params import clean_prefix
+from api.params import clean_prefix, comma_names
 from api.routes.serving import log_served, request_id_of, served_record
 from api.schemas import SuggestResponse, error_responses
 from recsys.core.types import SUGGEST_KINDS, SuggestRequest
 
 MAX_SUGGESTIONS = 20
-
-
-def _parse_kinds(value: str | None) -> str | None:
-    if value is None:
-        return None
-    names = [part.strip() for part in value.split(",")]
-    for name in names:
-        if name not in SUGGEST_KINDS:
-            raise ValueError(f"unknown kind {name!r}; allowed: {', '.join(SUGGEST_KINDS)}")
-    return ",".join(dict.fromkeys(names))
 
 
 router = APIRouter(prefix="/v1", tags=["search"])
@@ -56,7 +46,7 @@ def suggest(
             "(default all).",
             examples=["title,person"],
         ),
-        AfterValidator(_parse_kinds),
+        AfterValidator(comma_names(SUGGEST_KINDS, "kind")),
     ] = None,
 ) -> SuggestResponse:
     started = time.perf_counter()

@@ -23,12 +23,14 @@ character by character, so that is the same as escaping the whole text first.)
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import html
 import unicodedata
 from dataclasses import dataclass
 
 from recsys.core.text import fold, is_unsegmented, search_tokens
+from recsys.core.types import Hit
 
 STEM_CHARS = 6  # as the lexical index's stems
 # texts whose split words are kept (results repeat across queries: the popular titles);
@@ -269,3 +271,14 @@ def _inside_word(text: str, i: int) -> bool:
     before, after = text[i - 1], text[i]
     joins = _spaced_char(before) or before in _APOSTROPHES
     return joins and (_spaced_char(after) or after in _APOSTROPHES)
+
+
+def highlight_hit(hit: Hit, query: str) -> Hit:
+    """The hit with its title and description snippets marked up for the query (fields
+    without a match left out; None when neither matches)."""
+    marked = {
+        name: found.snippet
+        for name, text in (("title", hit.title), ("description", hit.description))
+        if (found := highlight(text, query)) is not None
+    }
+    return dataclasses.replace(hit, highlights=marked or None)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -35,7 +34,7 @@ from recsys.core.types import (
 )
 from recsys.experiments.loading import DECLARED
 from recsys.ranking.rankers import RECOMMENDATION_RANKERS, SEARCH_RANKERS
-from recsys.search.highlight import highlight
+from recsys.search.highlight import highlight_hit
 from recsys.search.hybrid import RETRIEVAL_MODES
 
 FAKE_MAX_RESULTS = 200
@@ -225,7 +224,7 @@ class FakeService:
             prior = 0.0 if ranker == "noop" else item.prior
             scored.append((len(q & text) + prior, item))
         ranked = [
-            _with_highlights(hit, query)
+            highlight_hit(hit, query)
             for hit in self._rank(scored, request.offset + k, lang)[request.offset :]
         ]
         facets: dict[str, list[tuple[str, int]]] = {}
@@ -352,15 +351,6 @@ class FakeService:
 
     def stats(self) -> dict[str, Any]:
         return {"n_items": len(CATALOG), "index": "fake-flat"}
-
-
-def _with_highlights(hit: Hit, query: str) -> Hit:
-    marked = {
-        name: found.snippet
-        for name, text in (("title", hit.title), ("description", hit.description))
-        if (found := highlight(text, query)) is not None
-    }
-    return dataclasses.replace(hit, highlights=marked or None)
 
 
 def make_settings(**overrides: Any) -> Settings:
