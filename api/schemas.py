@@ -166,7 +166,8 @@ class SearchResponse(BaseModel):
         default=0,
         description="How many items match the query under the filters (0: nothing "
         "relevant; nonsense finds nothing). Counted over the deepest page a client can "
-        "reach (RECSYS_SEARCH__MAX_RESULTS, default 200), so it is at most that.",
+        "reach (RECSYS_SEARCH__MAX_RESULTS, default 200), so it is at most that. For "
+        "/similar: the number of neighbours returned.",
         examples=[37],
     )
     offset: int = Field(default=0, description="Where this page starts.", examples=[0])

@@ -225,7 +225,7 @@ class Engine:
             raise NotFoundError(f"item {request.item_id!r} has no content document")
         neighbours = self.searcher.similar(item, request.k, self.items.mask(request.filters))
         hits = [self.items.hit(i, s, request.lang) for i, s in neighbours]
-        return SearchResult(request.item_id, hits, self._model_version)
+        return SearchResult(request.item_id, hits, self._model_version, found=len(hits))
 
     def item(self, item_id: str, lang: str | None = None) -> dict[str, Any]:
         return self.items.details(self.items.position(item_id), lang)

@@ -271,7 +271,8 @@ class FakeService:
             for item in CATALOG
             if item.item_id != item_id and self._passes(item, filters)
         ]
-        return SearchResult(item_id, self._rank(scored, k, lang), self.model_version)
+        hits = self._rank(scored, k, lang)
+        return SearchResult(item_id, hits, self.model_version, found=len(hits))
 
     def recommend(self, request: RecommendRequest) -> RecommendationResult:
         """Known user (``HISTORY``): score = number of the item's genres found in the history +

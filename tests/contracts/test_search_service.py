@@ -129,6 +129,7 @@ def test_every_declared_capability_is_served(case: Case) -> None:
 def test_similar_never_returns_the_item(case: Case) -> None:
     result = case.service.similar(SimilarRequest(case.item_id, k=5))
     assert result.items and case.item_id not in [hit.item_id for hit in result.items]
+    assert result.found == len(result.items)  # neighbours returned (no threshold here)
     check_list(result.items, 5)
     with pytest.raises(NotFoundError):
         case.service.similar(SimilarRequest("no-such-item"))
