@@ -116,7 +116,12 @@ def serve_search(
         rng_for(request_id),
         labels=arm.interleave,
     )
-    merged = replace(first, items=[hits[i] for i in items], timings_ms=_sum(first, second))
+    merged = replace(
+        first,
+        items=[hits[i] for i in items],
+        timings_ms=_sum(first, second),
+        ranker="+".join(arm.interleave),  # both arms share the matches, found and facets
+    )
     return _served(merged, assignment, teams)
 
 

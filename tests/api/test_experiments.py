@@ -234,3 +234,17 @@ def test_engine_that_cannot_serve_an_arm_fails_to_load(
     assert client.get("/v1/search", params={"q": "robot"}).status_code == 503
     ok = make_client(loader=lambda _s: FakeService(), experiments_path=path)
     assert ok.get("/readyz").json()["status"] == "ready"
+
+
+def test_interleaved_search_names_both_rankers_and_keeps_found(
+    setup: dict[str, Any], config_path: Path
+) -> None:
+    (user,) = users_in(config_path, "interleaved", 1)
+    (control,) = users_in(config_path, "control", 1)
+    with TestClient(setup["app"]) as client:
+        setup["app"].state.engine_state.wait(5)
+        mixed = client.get("/v1/search", params={"q": "robot", "user_id": user, "k": 4}).json()
+        plain = client.get("/v1/search", params={"q": "robot", "user_id": control, "k": 4}).json()
+    assert mixed["variant"] == "interleaved" and mixed["ranker"] == "noop+lightgbm"
+    assert plain["ranker"] == "noop"
+    assert mixed["found"] == plain["found"] > 0  # the arms share the matches
