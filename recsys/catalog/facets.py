@@ -118,13 +118,6 @@ class FacetTable:
         return shifts + np.arange(total, dtype=np.int64)
 
 
-def facet_counts(
-    table: FacetTable, positions: np.ndarray, fields: Sequence[str] = FACET_FIELDS, top: int = 20
-) -> dict[str, list[tuple[str, int]]]:
-    """:meth:`FacetTable.counts` as a function."""
-    return table.counts(positions, fields, top)
-
-
 def _top(counts: np.ndarray, values: list[str], top: int) -> list[tuple[str, int]]:
     order = np.argsort(-counts, kind="stable")[:top]  # codes ascend with values: ties by value
     return [(values[code], int(counts[code])) for code in order.tolist() if counts[code] > 0]

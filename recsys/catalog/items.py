@@ -21,6 +21,14 @@ NO_YEAR = -1
 GENRE_ALIASES = aliases()  # any accepted spelling (casefolded) -> its canonical genre
 
 
+def row_titles(row: dict[str, Any]) -> list[str]:
+    """Every title a catalog row is known by, once each, in order: display, original,
+    alternates, then localized titles (missing columns and empty values skipped)."""
+    names = [row.get("title"), row.get("original_title"), *(row.get("alt_titles") or [])]
+    names += [loc.get("title") for loc in row.get("localizations") or [] if loc]
+    return list(dict.fromkeys(name for name in names if name))
+
+
 class ItemTable:
     def __init__(self, catalog: pl.DataFrame) -> None:
         self.frame = catalog
@@ -65,9 +73,6 @@ class ItemTable:
 
     @property
     def genres(self) -> list[str]:
-        return sorted(self._genres)
-
-    def genre_names(self) -> list[str]:
         """Genres as the catalog spells them (filters match them case-insensitively)."""
         return self._genre_display
 
@@ -85,12 +90,7 @@ class ItemTable:
         return np.array([self._position[i] for i in item_ids], dtype=np.int64)
 
     def title_variants(self) -> list[list[str]]:
-        out = []
-        for row, localized in zip(self._rows, self._localized, strict=True):
-            names = [row["title"], row["original_title"], *(row["alt_titles"] or [])]
-            names += [loc["title"] for loc in localized.values()]
-            out.append([n for n in names if n])
-        return out
+        return [row_titles(row) for row in self._rows]
 
     def localized_mask(self, lang: str) -> np.ndarray:
         """Items with a localization in ``lang`` (computed once per language, read-only)."""
@@ -111,7 +111,7 @@ class ItemTable:
             wanted = filters.genre.casefold()
             genre = self._genres.get(GENRE_ALIASES.get(wanted, wanted).casefold())
             if genre is None:
-                raise InvalidParameterError("genre", filters.genre, self.genre_names())
+                raise InvalidParameterError("genre", filters.genre, self.genres)
             mask &= genre
         if filters.year_min is not None:
             mask &= self.years >= filters.year_min

@@ -59,7 +59,8 @@ def strip_accents(text: str) -> str:
     return unicodedata.normalize("NFC", "".join(out))
 
 
-def _word_char(char: str) -> bool:
+def is_word_char(char: str) -> bool:
+    """A letter, digit or combining mark (Unicode categories L, N, M)."""
     return unicodedata.category(char)[0] in "LNM"
 
 
@@ -80,7 +81,7 @@ def normalize_title(title: str | None) -> str:
     if not title:
         return ""
     text = fold(uninvert(title.strip()))
-    return " ".join("".join(c if _word_char(c) else " " for c in text).split())
+    return " ".join("".join(c if is_word_char(c) else " " for c in text).split())
 
 
 def strip_leading_article(normalized: str) -> str:
@@ -121,7 +122,7 @@ def search_tokens(text: str | None) -> list[str]:
     if not text:
         return []
     tokens: list[str] = []
-    for run in "".join(c if _word_char(c) else " " for c in fold(text)).split():
+    for run in "".join(c if is_word_char(c) else " " for c in fold(text)).split():
         start = 0
         for i in range(1, len(run) + 1):
             if i < len(run) and is_unsegmented(run[i]) == is_unsegmented(run[start]):

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from recsys.catalog.items import row_titles
 from recsys.core.text import search_tokens
 
 KINDS = (
@@ -63,12 +64,6 @@ def read_tag_texts(path: Path, movielens_ids: dict[int, str]) -> dict[str, list[
         if item is not None and len(out.setdefault(item, [])) < MAX_TAGS:
             out[item].append(tag)
     return out
-
-
-def titles_of(row: dict[str, Any]) -> list[str]:
-    names = [row.get("title"), row.get("original_title"), *(row.get("alt_titles") or [])]
-    names += [loc.get("title") for loc in row.get("localizations") or []]
-    return list(dict.fromkeys(n for n in names if n))
 
 
 def people_of(row: dict[str, Any]) -> list[str]:
@@ -137,7 +132,7 @@ def derive_query(
     row: dict[str, Any], tags: list[str], rng: np.random.Generator
 ) -> tuple[str, str] | None:
     """One (kind, query) for an item: a kind drawn among those the item can give."""
-    titles = titles_of(row)
+    titles = row_titles(row)
     makers: dict[str, Any] = {
         "title": lambda: titles[int(rng.integers(len(titles)))] if titles else None,
         "title_fragment": lambda: _pick(titles, _fragment, rng),

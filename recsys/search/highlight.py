@@ -29,10 +29,11 @@ import html
 import unicodedata
 from dataclasses import dataclass
 
-from recsys.core.text import fold, is_unsegmented, search_tokens
+from recsys.core.text import fold, is_unsegmented, is_word_char, search_tokens
 from recsys.core.types import Hit
+from recsys.search.lexical import LexicalParams
 
-STEM_CHARS = 6  # as the lexical index's stems
+STEM_CHARS = LexicalParams.stem_chars  # words meet as the lexical index's stems do
 # texts whose split words are kept (results repeat across queries: the popular titles);
 # cached values are shared, so nothing here mutates them
 CACHED_TEXTS = 8192
@@ -110,7 +111,7 @@ def _split_words(text: str) -> list[_Word]:
         if char == "&":
             words.append(_Word(i, i + 1, ("and",), False))
             i += 1
-        elif not _word_char(char):
+        elif not is_word_char(char):
             i += 1
         elif is_unsegmented(char):
             end = _skip_marks(text, i + 1)
@@ -189,7 +190,7 @@ def _window(text: str, spans: list[tuple[int, int]], max_chars: int) -> tuple[in
     end = min(n, start + budget)
     start = max(0, end - budget)
     if start > 0:
-        while start < left and (_inside_word(text, start) or not _word_char(text[start])):
+        while start < left and (_inside_word(text, start) or not is_word_char(text[start])):
             start += 1
     if end < n:
         while end > right and _inside_word(text, end):
@@ -236,12 +237,8 @@ def _render(text: str, spans: list[tuple[int, int]], start: int, end: int) -> st
     return "".join(pieces)
 
 
-def _word_char(char: str) -> bool:
-    return unicodedata.category(char)[0] in "LNM"
-
-
 def _spaced_char(char: str) -> bool:
-    return _word_char(char) and not is_unsegmented(char)
+    return is_word_char(char) and not is_unsegmented(char)
 
 
 def _inner_apostrophe(text: str, i: int) -> bool:

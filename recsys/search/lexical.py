@@ -38,6 +38,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 from scipy import sparse
 
+from recsys.catalog.items import row_titles
 from recsys.core.errors import ArtifactError
 from recsys.core.text import is_unsegmented, search_tokens
 
@@ -96,11 +97,9 @@ def item_fields(catalog: pl.DataFrame, stem_chars: int) -> list[dict[str, list[s
     columns += ["description", "keywords", "genres"]
     for row in catalog.select(columns).iter_rows(named=True):
         localized = row["localizations"] or []
-        titles = [row["title"], row["original_title"], *(row["alt_titles"] or [])]
-        titles += [loc["title"] for loc in localized]
         seen: set[tuple[str, ...]] = set()
         title_tokens: list[str] = []
-        for title in titles:
+        for title in row_titles(row):
             tokens = tuple(search_tokens(title))
             if tokens and tokens not in seen:
                 seen.add(tokens)

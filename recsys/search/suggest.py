@@ -35,6 +35,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import polars as pl
 
+from recsys.catalog.items import row_titles
 from recsys.core.text import normalize_title, strip_leading_article
 
 KINDS = ("title", "person", "genre")
@@ -207,11 +208,9 @@ def catalog_entries(frame: pl.DataFrame, item_weights: np.ndarray) -> list[Sugge
 
 def _title_variants(row: dict[str, Any]) -> list[str]:
     """Display, original, alternate and localized titles, one per normalized form."""
-    names = [row.get("title"), row.get("original_title"), *(row.get("alt_titles") or [])]
-    names += [loc.get("title") for loc in row.get("localizations") or [] if loc]
     seen: set[str] = set()
     variants = []
-    for name in names:
+    for name in row_titles(row):
         key = normalize_title(name)
         if key and key not in seen:
             seen.add(key)

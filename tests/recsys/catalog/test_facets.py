@@ -13,7 +13,6 @@ from recsys.catalog.facets import (
     FacetTable,
     decade,
     decade_bounds,
-    facet_counts,
 )
 from tests.recsys.lexical_catalog import catalog_frame
 
@@ -101,9 +100,9 @@ def test_unknown_field_names_the_allowed_ones(table: FacetTable) -> None:
     assert all(field in str(error.value) for field in FACET_FIELDS)
 
 
-def test_facet_counts_function_and_list_positions(table: FacetTable) -> None:
+def test_positions_as_a_list(table: FacetTable) -> None:
     positions: Any = [0, 1]
-    assert facet_counts(table, positions, ["type"]) == {"type": [("movie", 2)]}
+    assert table.counts(positions, ["type"]) == {"type": [("movie", 2)]}
 
 
 def test_missing_columns_count_as_unknown() -> None:
