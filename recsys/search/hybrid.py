@@ -48,9 +48,6 @@ class SearchOptions:
     # query embeddings kept for repeated queries (search boxes see the same head queries
     # again and again); 0 turns the cache off
     query_cache_size: int = 4096
-    # search results the learned ranker (anonymous or personal) reorders; below them the
-    # fused order continues
-    rerank_depth: int = 50
     # the deepest result a client can page to (offset + k); also the candidate pool that
     # ``found`` and facets count over
     max_results: int = 200
@@ -160,8 +157,8 @@ class HybridSearcher:
         """Build what is built lazily (language models, the lexical matrices of both field
         weightings) before the first request pays for it."""
         self.languages.detect("une phrase pour charger les modèles de langue")
+        self.lexical.matrix(None)
         for options in self._modes.values():
-            self.lexical.matrix(None)
             self.lexical.matrix(dict(options.descriptive_field_weights))
 
     def options_for(self, mode: str | None) -> SearchOptions:

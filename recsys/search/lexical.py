@@ -26,6 +26,7 @@ Built offline into the artifact (``lexical.npz``); scoring is a sparse row sum, 
 from __future__ import annotations
 
 import bisect
+import functools
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -46,6 +47,7 @@ FIELDS = ("title", "people", "text", "stems")
 # what ``LexicalIndex.evidence`` reports per item: BM25 per field group, and the share of
 # the query's words the item matched
 EVIDENCE = ("bm25_title", "bm25_people", "bm25_text", "word_coverage")
+EXPANSIONS_CACHED = 1024
 STEM_MARK = "~"  # stems live in the same vocabulary, marked so no typed word equals one
 MAX_PEOPLE = 10
 
@@ -145,6 +147,10 @@ class LexicalIndex:
         self._term_id = {term: i for i, term in enumerate(vocab)}
         self._title_vocab = [vocab[i] for i in title_terms.tolist()]
         self._combined: dict[tuple[float, ...], sparse.csr_matrix] = {}
+        # a search expands its query twice (the ranked list, then the results' evidence),
+        # and head queries repeat: the expansion (prefix and typo lookups) is kept; callers
+        # only read what it returns
+        self._groups = functools.lru_cache(maxsize=EXPANSIONS_CACHED)(self._expand_groups)
 
     def matrix(self, weights: Mapping[str, float] | None = None) -> sparse.csr_matrix:
         """Field matrices summed under ``weights`` (default: the params'); cached per
@@ -205,7 +211,7 @@ class LexicalIndex:
         """Per query token, the vocabulary terms it matches with their weights."""
         return [group for _, group in self._groups(query)]
 
-    def _groups(self, query: str) -> list[tuple[int, list[tuple[int, float]]]]:
+    def _expand_groups(self, query: str) -> list[tuple[int, list[tuple[int, float]]]]:
         """(word index, alternatives) per matching word of the query, then one group per word
         stem found in the vocabulary (a second, additive match on descriptions)."""
         tokens = search_tokens(query)
