@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 
 from pipelines.evaluation_report import to_jsonable
 from recsys.core.errors import InputDataError, RecsysError
+from recsys.events.schema import EXPOSURE_ROUTES
 from recsys.experiments.analysis import analyze_experiment
 from recsys.experiments.config import ExperimentConfig
 from recsys.experiments.loading import load_experiments
@@ -35,16 +36,23 @@ def build_report(
     experiment_key: str | None = None,
     n_boot: int = 1000,
     seed: int = 0,
+    surface: str | None = None,
 ) -> dict[str, Any]:
-    """The analysis of ``experiment_key`` (every configured experiment when None).
+    """The analysis of ``experiment_key`` (every configured experiment when None), over the
+    pages of one ``surface`` (exposure route: search, recommendations) or of all.
 
     Exposures naming an experiment missing from the config are listed, not analysed: the
     SRM check and the control need the configured variants and weights.
     """
+    if surface is not None:
+        if surface not in EXPOSURE_ROUTES:
+            raise InputDataError("--surface", f"must be one of {', '.join(EXPOSURE_ROUTES)}")
+        exposures = exposures.filter(pl.col("route") == surface)
     chosen = [config.get(experiment_key)] if experiment_key else list(config.experiments)
     logged = exposures["experiment"].drop_nulls().unique().sort().to_list()
     known = {e.key for e in config.experiments}
     return {
+        "surface": surface or "all",
         "exposures": exposures.height,
         "events": events.height,
         "experiments": [analyze_experiment(exposures, events, e, n_boot, seed) for e in chosen],
@@ -84,7 +92,8 @@ def render_table(report: dict[str, Any]) -> str:
     lines: list[str] = []
     for exp in report["experiments"]:
         lines += [
-            f"Experiment {exp['experiment']} ({exp['status']}); control: {exp['control']}; "
+            f"Experiment {exp['experiment']} ({exp['status']}, {report.get('surface', 'all')} "
+            f"pages); control: {exp['control']}; "
             f"impressions from {exp['impressions_from']}; 95% CIs bootstrap over users",
             "",
         ]
@@ -229,6 +238,10 @@ def ab_report(
     plot: Annotated[Path | None, typer.Option(help="also write a PNG plot here")] = None,
     n_boot: Annotated[int, typer.Option(min=100, help="bootstrap replicates")] = 1000,
     seed: Annotated[int, typer.Option(help="bootstrap seed")] = 0,
+    surface: Annotated[
+        str | None,
+        typer.Option(help="only pages of this surface: search, recommendations (default: all)"),
+    ] = None,
 ) -> None:
     """Per-variant users, impressions, CTR, play rate and NDCG@10 with 95% CIs, the
     sample-ratio-mismatch check and the interleaving win rate."""
@@ -237,7 +250,7 @@ def ab_report(
     try:
         config = load_experiments(experiments)
         exposures, events = _read_store(db or Settings().events_db)
-        report = build_report(exposures, events, config, experiment, n_boot, seed)
+        report = build_report(exposures, events, config, experiment, n_boot, seed, surface)
         if plot is not None:
             plot_report(report, plot)
     except (RecsysError, OSError) as exc:

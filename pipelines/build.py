@@ -22,6 +22,7 @@ import polars as pl
 
 from pipelines.search_training import (
     calibrate_relevance,
+    click_learning,
     train_anonymous_search_ranker,
     train_personal_search_ranker,
 )
@@ -120,7 +121,8 @@ def build(
         interactions, reports, logged = _interactions(data_dir, catalog, options)
         personal, searcher = _personalization(catalog, search, interactions, options)
     with timings.stage("search_ranking"):
-        search_section = _search_ranking(personal, searcher, catalog, options, data_dir)
+        searches = logged.searches if logged is not None else None
+        search_section = _search_ranking(personal, searcher, catalog, options, data_dir, searches)
     personal.info["interactions_report"] = {k: v.to_dict() for k, v in reports.items()}
     if logged is not None:
         personal.info["logged_events"] = logged.summary
@@ -128,6 +130,8 @@ def build(
     hashed: tuple[object, ...] = (sorted(inputs.items()), search.encoder.config.fingerprint())
     if logged is not None:  # the events are an input too (a build without them hashes as before)
         hashed += (logged.summary["sha256"],)
+        if logged.searches.height:  # clicked search pages train the search rankers
+            hashed += (logged.summary["search_pages_sha256"],)
     content_hash = hashlib.sha256(repr(hashed).encode()).hexdigest()
     reports_section = {
         "ingest": ingest_report.to_dict(),
@@ -215,9 +219,11 @@ def _search_ranking(
     catalog: pl.DataFrame,
     options: BuildOptions,
     data_dir: Path,
+    searches: pl.DataFrame | None = None,
 ) -> dict[str, Any]:
     """The relevance threshold's calibration, then both search rankers (when wanted and the
-    log has enough users for a recommendation ranker); returns the manifest's ``search``."""
+    log has enough users for a recommendation ranker), learning from the logged search
+    pages too when given; returns the manifest's ``search``."""
     section = calibrate_relevance(searcher, RelevanceParams())
     config = options.config
     if not options.train_search_ranker or personal.ranker is None:
@@ -225,11 +231,15 @@ def _search_ranking(
         personal.info["search_ranker"] = {"skipped": reason}
         section["anonymous_search_ranker"] = {"skipped": reason}
         return section
+    clicks = None
+    if searches is not None and config.search_training.learn_from_clicks:
+        clicks = click_learning(searches, searcher, catalog, config)
+        section["click_learning"] = clicks.summary
     section["anonymous_search_ranker"] = train_anonymous_search_ranker(
-        personal, searcher, catalog, config, data_dir
+        personal, searcher, catalog, config, data_dir, clicks
     )
     personal.info["search_ranker"] = train_personal_search_ranker(
-        personal, searcher, catalog, config
+        personal, searcher, catalog, config, clicks
     )
     return section
 

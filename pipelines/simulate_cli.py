@@ -10,6 +10,8 @@ import typer
 
 from recsys.core.errors import RecsysError
 
+SURFACES = ("recommendations", "search")
+
 
 def format_sample_sizes(sizes: dict[str, Any]) -> str:
     lines = ["", "users needed for the verdict at 80% power (resampled, alpha 0.05):"]
@@ -44,8 +46,15 @@ def simulate(
     ] = None,
     experiment: Annotated[
         str | None,
-        typer.Option(help="experiment key (default: the one running on recommendations)"),
+        typer.Option(help="experiment key (default: the one running on the surface)"),
     ] = None,
+    surface: Annotated[
+        str,
+        typer.Option(
+            help="recommendations (users look at their page) or search (users search for "
+            "one of their held-out items)"
+        ),
+    ] = "recommendations",
     users: Annotated[int | None, typer.Option(min=1, help="only the first N holdout users")] = None,
     sessions: Annotated[int, typer.Option(min=1, help="pages per user")] = 3,
     k: Annotated[int, typer.Option(min=1, max=100)] = 10,
@@ -55,25 +64,31 @@ def simulate(
     plot: Annotated[Path | None, typer.Option(help="also write the report's PNG here")] = None,
 ) -> None:
     """Simulated users (held-out MovieLens ratings, position-biased clicks) drive the service
-    through its experiment; then the A/B report and the interleaving-vs-A/B sample sizes."""
+    through its experiment on one surface; then the A/B report of that surface's pages and
+    the interleaving-vs-A/B sample sizes."""
     import httpx
+    import polars as pl
 
     from api.settings import Settings
     from pipelines.ab_report import build_report, plot_report, render_table
     from pipelines.evaluation_report import to_jsonable
     from pipelines.simulate import read_holdout, run_simulation, sample_sizes, wait_for_exposures
+    from pipelines.simulate_search import run_search_simulation
     from recsys.events.store import SqliteEventStore
     from recsys.experiments.loading import load_experiments
 
     try:
+        if surface not in SURFACES:
+            raise RecsysError(f"--surface must be one of {', '.join(SURFACES)}, not {surface!r}")
         config = load_experiments(experiments)
-        running = config.running("recommendations")
+        running = config.running(surface)
         chosen = config.get(experiment) if experiment else (running[0] if running else None)
         if chosen is None:
-            raise RecsysError("no experiment runs on recommendations; pass --experiment")
+            raise RecsysError(f"no experiment runs on {surface}; pass --experiment")
         truth = read_holdout(holdout)
         simulated = sorted(truth, key=lambda u: (len(u), u))[:users]
-        stats = run_simulation(url, truth, simulated, sessions, k, seed, workers)
+        drive = run_search_simulation if surface == "search" else run_simulation
+        stats = drive(url, truth, simulated, sessions, k, seed, workers)
         typer.echo(
             f"simulated {len(simulated)} users x {sessions} pages: {stats.requests} requests "
             f"({stats.failed_requests} failed), {stats.events_accepted} events accepted, "
@@ -82,12 +97,14 @@ def simulate(
         )
         store = SqliteEventStore(db or Settings().events_db, create=False)
         try:
-            exposures = wait_for_exposures(store.read_exposures, stats.requests)
+            pages = wait_for_exposures(
+                lambda: store.read_exposures().filter(pl.col("route") == surface), stats.requests
+            )
             events = store.read_events()
         finally:
             store.close()
-        report = build_report(exposures, events, config, chosen.key, seed=seed)
-        sizes = sample_sizes(exposures, events, chosen, seed)
+        report = build_report(pages, events, config, chosen.key, seed=seed, surface=surface)
+        sizes = sample_sizes(pages, events, chosen, seed)
         if plot is not None:
             plot_report(report, plot)
     except httpx.HTTPError as exc:

@@ -37,6 +37,7 @@ from recsys.core.errors import InputDataError
 from recsys.events.schema import EVENT_TYPES
 from recsys.events.store import EVENTS_DB_ENV, EventStoreError, SqliteEventStore
 from recsys.history.interactions import CONSUME_TYPES, INTERACTIONS_SCHEMA
+from recsys.history.logged_searches import shown_results
 
 SOURCE_NAME = "logged_events"
 # how strong a signal each kept event type is (a rating or a play is the reference, 1.0)
@@ -59,6 +60,7 @@ class LoggedInteractions:
     frame: pl.DataFrame  # INTERACTIONS_SCHEMA
     report: SourceReport
     summary: dict[str, Any]
+    searches: pl.DataFrame  # SHOWN_SCHEMA: logged search pages, for click learning
 
 
 def _seconds(ts: pl.Expr, dtype: pl.DataType) -> pl.Expr:
@@ -136,15 +138,20 @@ def check_events_db(path: Path) -> Path:
 
 
 def read_events_db(path: Path) -> pl.DataFrame:
-    """Every event of the SQLite store at ``path`` (one consistent read); a missing or
-    unusable store is an :class:`InputDataError`, never silently an empty one."""
+    """Every event of the SQLite store at ``path``; a missing or unusable store is an
+    :class:`InputDataError`, never silently an empty one."""
+    return read_store(path)[0]
+
+
+def read_store(path: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(events, exposures) of the SQLite store at ``path``; errors as ``read_events_db``."""
     path = check_events_db(path)
     try:
         store = SqliteEventStore(path, create=False)
     except EventStoreError as exc:
         raise InputDataError(str(path), f"cannot read the event store: {exc}") from exc
     try:
-        return store.read_events()
+        return store.read_events(), store.read_exposures()
     except EventStoreError as exc:
         raise InputDataError(str(path), f"cannot read the event store: {exc}") from exc
     finally:
@@ -164,8 +171,9 @@ def load_logged_interactions(
 ) -> LoggedInteractions:
     """Read the store at ``path`` and convert it; ``known_users`` (the MovieLens users) lets
     the summary say how many users the live traffic adds."""
-    events = read_events_db(path)
+    events, exposures = read_store(path)
     frame, report = interactions_from_events(events, catalog, str(path))
+    searches = shown_results(exposures, events, catalog["item_id"])
     known = set(known_users)
     users = set(frame["user_id"].to_list())
     by_type = dict(frame.group_by("type").len().sort("type").iter_rows())
@@ -187,6 +195,14 @@ def load_logged_interactions(
         "new_users": len(users - known),
         "first_ts": when(frame["ts"].min()),  # type: ignore[arg-type]
         "last_ts": when(frame["ts"].max()),  # type: ignore[arg-type]
+        "search_pages": int(searches["request_id"].n_unique()),
         "sha256": events_digest(events),
+        "search_pages_sha256": search_pages_digest(searches),
     }
-    return LoggedInteractions(frame, report, summary)
+    return LoggedInteractions(frame, report, summary, searches)
+
+
+def search_pages_digest(searches: pl.DataFrame) -> str:
+    """sha256 of the logged search pages the build learns from (with their clicks)."""
+    text = searches.sort("request_id", "position").write_csv()
+    return hashlib.sha256(text.encode()).hexdigest()

@@ -27,10 +27,15 @@ class TrainingLists:
     as_of: np.ndarray  # (rows,) the as-of time of the row's features
     feature_names: tuple[str, ...]
     labels_total: int = 0  # held-out consumptions of the listed users (for candidate recall)
+    weights: np.ndarray | None = None  # (rows,) training weight of each row; None: all 1
+
+    def row_weights(self) -> np.ndarray:
+        return np.ones(len(self.labels)) if self.weights is None else self.weights
 
     @property
     def candidate_recall(self) -> float:
-        return float(self.labels.sum()) / self.labels_total if self.labels_total else 0.0
+        positives = float((self.labels > 0).sum())
+        return positives / self.labels_total if self.labels_total else 0.0
 
     def rows_of_lists(self, lists: np.ndarray) -> np.ndarray:
         starts = np.concatenate([[0], np.cumsum(self.groups)])
@@ -61,10 +66,18 @@ class ListBuilder:
     _users: list[np.ndarray] = field(default_factory=list)
     _items: list[np.ndarray] = field(default_factory=list)
     _as_of: list[np.ndarray] = field(default_factory=list)
+    _weights: list[np.ndarray] = field(default_factory=list)
 
     def add(
-        self, features: np.ndarray, labels: np.ndarray, user: int, items: np.ndarray, as_of: int
+        self,
+        features: np.ndarray,
+        labels: np.ndarray,
+        user: int,
+        items: np.ndarray,
+        as_of: int,
+        weights: np.ndarray | None = None,
     ) -> None:
+        self._weights.append(np.ones(len(items)) if weights is None else weights)
         self._features.append(features)
         self._labels.append(labels)
         self._users.append(np.full(len(items), user))
@@ -75,6 +88,7 @@ class ListBuilder:
         def joined(parts: list[np.ndarray], dtype: type) -> np.ndarray:
             return np.concatenate(parts) if parts else np.zeros(0, dtype)
 
+        weights = joined(self._weights, np.float64)
         return TrainingLists(
             np.vstack(self._features) if self._features else np.zeros((0, len(self.feature_names))),
             joined(self._labels, np.float64),
@@ -84,7 +98,27 @@ class ListBuilder:
             joined(self._as_of, np.int64),
             self.feature_names,
             labels_total,
+            None if np.all(weights == 1.0) else weights,  # unweighted lists train as before
         )
+
+
+def concat_lists(parts: list[TrainingLists]) -> TrainingLists:
+    """The lists of ``parts`` one after the other (same feature names)."""
+    names = {p.feature_names for p in parts}
+    if len(names) != 1:
+        raise ValueError("training lists with different features cannot be joined")
+    weights = np.concatenate([p.row_weights() for p in parts])
+    return TrainingLists(
+        np.vstack([p.features for p in parts]),
+        np.concatenate([p.labels for p in parts]),
+        np.concatenate([p.groups for p in parts]),
+        np.concatenate([p.users for p in parts]),
+        np.concatenate([p.items for p in parts]),
+        np.concatenate([p.as_of for p in parts]),
+        parts[0].feature_names,
+        sum(p.labels_total for p in parts),
+        None if np.all(weights == 1.0) else weights,
+    )
 
 
 def train_on_lists(
@@ -101,6 +135,7 @@ def train_on_lists(
     train_rows = lists.rows_of_lists(np.flatnonzero(~valid))
     valid_rows = lists.rows_of_lists(np.flatnonzero(valid))
     start = time.perf_counter()
+    weights = lists.row_weights()
     ranker = LightGBMRanker.train(
         lists.features[train_rows],
         lists.labels[train_rows],
@@ -108,12 +143,13 @@ def train_on_lists(
         lists.feature_names,
         params,
         valid=(lists.features[valid_rows], lists.labels[valid_rows], lists.groups[valid]),
+        weights=None if lists.weights is None else weights[train_rows],
     )
     best = ranker.booster.best_score.get("valid_0", {})
     report = {
         "lists": n_lists,
         "rows": int(len(lists.labels)),
-        "positives": int(lists.labels.sum()),
+        "positives": int((lists.labels > 0).sum()),
         "candidate_recall": round(lists.candidate_recall, 4),
         "best_iteration": int(ranker.booster.best_iteration),
         "valid_ndcg": {k: round(float(v), 4) for k, v in best.items()},

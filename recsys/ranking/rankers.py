@@ -141,13 +141,15 @@ class LightGBMRanker:
         feature_names: Sequence[str],
         params: LightGBMParams | None = None,
         valid: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+        weights: np.ndarray | None = None,
     ) -> LightGBMRanker:
-        """``groups`` holds the length of each consecutive list (one per user or query)."""
+        """``groups`` holds the length of each consecutive list (one per user or query);
+        ``weights`` (one per row) scale each row's gradients (inverse propensities)."""
         import lightgbm as lgb
 
         params = params or LightGBMParams()
         names = list(feature_names)
-        train_set = lgb.Dataset(features, labels, group=groups, feature_name=names)
+        train_set = lgb.Dataset(features, labels, group=groups, feature_name=names, weight=weights)
         callbacks: list[Callable[..., Any]] = []
         valid_sets = []
         if valid is not None:

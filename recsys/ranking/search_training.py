@@ -38,6 +38,11 @@ class SearchTrainingConfig:
     # probability (consumptions + 1) ** popularity_exponent
     anonymous_queries: int = 4000
     popularity_exponent: float = 0.75
+    # click learning (``recsys build --events``): logged search pages with a click become
+    # lists too, clicks weighted by inverse examination propensity (``click_model``)
+    learn_from_clicks: bool = True
+    click_position_correction: bool = True
+    click_max_weight: float = 10.0
 
 
 class Retriever(Protocol):

@@ -100,7 +100,7 @@ def test_report_content(report: dict[str, Any]) -> None:
 def test_table(report: dict[str, Any]) -> None:
     table = render_table(report)
     lines = table.splitlines()
-    assert lines[0].startswith("Experiment ranker-2026-11 (running); control: control")
+    assert lines[0].startswith("Experiment ranker-2026-11 (running, all pages); control: control")
     header = next(line for line in lines if line.startswith("variant "))
     assert all(col in header for col in ("users", "impressions", "CTR", "play rate", "NDCG@10"))
     rows = [line for line in lines if line.split()[:1] in (["control"], ["treatment"])]
@@ -158,6 +158,13 @@ def test_command(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     assert result.exit_code == 2 and "no events store" in result.output
     result = runner.invoke(app, ["ab-report", "--db", str(db), "--experiment", "nope"])
     assert result.exit_code == 2 and "unknown experiment" in result.output
+
+    result = runner.invoke(app, ["ab-report", "--db", str(db), "--json", "--surface", "search"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["surface"] == "search"
+    result = runner.invoke(app, ["ab-report", "--db", str(db), "--surface", "checkout"])
+    assert result.exit_code == 2 and "must be one of search" in result.output
+    assert "Traceback" not in result.output
 
 
 def test_command_reads_the_sqlite_store(tmp_path: Path) -> None:

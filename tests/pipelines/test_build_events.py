@@ -22,7 +22,7 @@ from pipelines.cli import app
 from recsys.core.artifacts import load_manifest
 from recsys.core.errors import InputDataError
 from recsys.core.types import RecommendRequest
-from recsys.events.schema import validate_events
+from recsys.events.schema import Exposure, validate_events
 from recsys.events.store import SqliteEventStore
 from recsys.search.encoder import HashingEncoder
 from recsys.service import Engine
@@ -75,9 +75,20 @@ def write_events(db: Path, facts: dict[str, Any]) -> tuple[list[str], str]:
         {"event_id": "x0", "type": "play", "user_id": LIVE_USER, "item_id": "no-such-item",
          "ts": _iso(t + 7 * DAY)},
     ]  # fmt: skip
+    shown = [*facts["group_b"][:3], *facts["group_a"][3:5]]
+    pages = [
+        Exposure(f"s{n}", "search", "v0", tuple(shown[n % 3 :] + shown[: n % 3]), user, query=q)
+        for n, (user, q) in enumerate([(LIVE_USER, "Movie"), ("1", "movie"), (None, "MOVIE")] * 4)
+    ]
+    for n, page in enumerate(pages):  # someone clicks the first group-b movie on each page
+        raw.append(
+            {"event_id": f"sc{n}", "type": "click", "user_id": page.user_id or "anon",
+             "item_id": clicked, "ts": _iso(t + 8 * DAY), "request_id": page.request_id}
+        )  # fmt: skip
     store = SqliteEventStore(db)
     try:
         assert store.append_events(validate_events(raw)) == (len(raw), 0)
+        assert store.append_exposures(pages) == len(pages)
     finally:
         store.close()
     return played, clicked
@@ -118,25 +129,42 @@ def test_manifest_records_the_logged_events(built: Built) -> None:
     assert report["movielens_ratings"]["rows_kept"] == sum(
         len(rows) for rows in built.facts["ratings"].values()
     )
-    assert report["logged_events"]["rows_read"] == 7
-    assert report["logged_events"]["rows_kept"] == 5
+    assert report["logged_events"]["rows_read"] == 7 + 12
     assert report["logged_events"]["dropped"] == {
         "impression_exposure_not_interaction": 1,
         "item_not_in_catalog": 1,
+        "duplicate_event": 9,  # the same user clicks the same item in the same second
     }
+    assert report["logged_events"]["rows_kept"] == 5 + 3
     logged = section["logged_events"]
     assert logged["path"] == str(built.db)
-    assert logged["events_read"] == 7
-    assert logged["interactions_by_type"] == {"click": 1, "play": 3, "rating": 1}
-    assert (logged["users"], logged["new_users"]) == (1, 1)
+    assert logged["events_read"] == 7 + 12
+    assert logged["interactions_by_type"] == {"click": 1 + 3, "play": 3, "rating": 1}
+    assert (logged["users"], logged["new_users"]) == (3, 2)  # live, anon and MovieLens 1
+    assert logged["search_pages"] == 12
     # the live user adds a user and their 3 items (the rating repeats a played item)
     n_ratings = sum(len(rows) for rows in built.facts["ratings"].values())
-    assert section["users"] == len(built.facts["ratings"]) + 1
+    assert section["users"] == len(built.facts["ratings"]) + 1  # "anon" only clicked
     assert section["consumptions"] == n_ratings + 3
-    assert section["events"] == n_ratings + 5
+    assert section["events"] == n_ratings + 5 + 3
     assert "logged_events" not in load_manifest(built.plain)[1].personalization
+    assert "click_learning" not in load_manifest(built.plain)[1].search
     # the events are an input: same data dir and encoder, another content hash
     assert built.live.name.split("-")[-1] != built.plain.name.split("-")[-1]
+
+
+def test_clicked_search_pages_train_both_search_rankers(built: Built) -> None:
+    _, manifest = load_manifest(built.live)
+    clicks = manifest.search["click_learning"]
+    assert (clicks["pages"], clicks["shown_results"]) == (12, 12 * 5)
+    assert (clicks["clicks"], clicks["plays"], clicks["pages_with_clicks"]) == (12, 0, 12)
+    # the clicked movie was shown at positions 0, 2 and 1 (pages rotate), but each
+    # (query, movie) pair needs 30 such pairs for an estimate: the prior is used
+    assert clicks["position_bias"]["estimated"] is False
+    anonymous = manifest.search["anonymous_search_ranker"]["query_kinds"]
+    assert anonymous["logged_click"] == 12  # every page, whoever searched
+    personal = manifest.personalization["search_ranker"]["query_kinds"]
+    assert personal["logged_click"] == 8  # the pages of users the log knows (live and 1)
 
 
 def test_new_user_is_known_and_their_plays_are_excluded(built: Built) -> None:
@@ -180,7 +208,7 @@ def test_cli_build_with_events(built: Built, tmp_path: Path) -> None:
     result = runner.invoke(app, [*args, "--events", str(built.db)])
     assert result.exit_code == 0, result.output
     _, manifest = load_manifest(out)
-    assert manifest.personalization["logged_events"]["new_users"] == 1
+    assert manifest.personalization["logged_events"]["new_users"] == 2  # the live user and "anon"
 
     result = runner.invoke(app, [*args, "--events", str(tmp_path / "nope.sqlite3")])
     assert result.exit_code == 2

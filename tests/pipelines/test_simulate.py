@@ -23,6 +23,12 @@ from pipelines.simulate import (
     simulate_page,
     wait_for_exposures,
 )
+from pipelines.simulate_search import (
+    page_truth,
+    pick_target,
+    run_search_simulation,
+    session_query,
+)
 from recsys.core.errors import InputDataError
 from recsys.events.store import SqliteEventStore
 from recsys.experiments.loading import load_experiments
@@ -104,3 +110,58 @@ def test_simulation_end_to_end(server: tuple[str, Path], tmp_path: Path) -> None
     assert analysis["srm"]["p_value"] is not None
     sizes = sample_sizes(exposures, events, config.get("rank-test"))
     assert {"ab", "interleaving", "interleaving_vote", "grid"} <= set(sizes)
+
+
+def test_search_sessions_known_answers() -> None:
+    truth = {"a": 5.0, "b": 2.0, "c": 4.5}
+    rng = random.Random(0)
+    assert {pick_target(truth, rng) for _ in range(50)} == {"a", "c"}  # liked ones only
+    assert pick_target({"b": 2.0}, rng) == "b"  # or any, when nothing was liked
+    grades = page_truth("c", truth)
+    model = ClickModel()
+    assert [model.grade(i, grades) for i in ("c", "a", "b", "zzz")] == [2, 1, 1, 0]
+    rows = {"c": {"title": "The Matrix", "description": "A hacker learns the truth."}}
+    first = session_query("u", 0, truth, rows, seed=1)  # a dict is a RowSource
+    assert first == session_query("u", 0, truth, rows, seed=1)  # seeded
+    asked = [session_query("u", s, {"c": 4.5}, rows, seed=1) for s in range(20)]
+    assert all(a is not None and a[0] == "c" for a in asked)
+    kinds = {a[1] for a in asked if a is not None}
+    assert kinds <= {"title", "title_fragment", "title_prefix", "title_typo", "description"}
+    assert session_query("u", 0, {"zz": 5.0}, rows, seed=1) is None  # no metadata
+
+
+def test_search_simulation_end_to_end(server: tuple[str, Path], tmp_path: Path) -> None:
+    url, db = server
+    truth = {f"user{i}": {"m1": 5.0, "m4": 4.0, "m2": 2.0} for i in range(30)}
+    stats = run_search_simulation(url, truth, sorted(truth), sessions=2, k=4, seed=3, workers=2)
+    assert stats.requests == 60 and stats.failed_requests == 0
+    assert stats.events_accepted == stats.events_posted > 0
+    store = SqliteEventStore(db, create=False)
+    exposures = wait_for_exposures(store.read_exposures, 60)
+    events = store.read_events()
+    store.close()
+    assert exposures.height == 60 and set(exposures["route"]) == {"search"}
+    assert exposures["query"].null_count() == 0
+    config = load_experiments(tmp_path / "experiments.toml")
+    report = build_report(exposures, events, config, "rank-test", n_boot=200, surface="search")
+    assert report["surface"] == "search"
+    (analysis,) = report["experiments"]
+    assert sum(v["exposures"] for v in analysis["variants"].values()) == 60
+    nothing = build_report(exposures, events, config, "rank-test", surface="recommendations")
+    assert nothing["exposures"] == 0
+    with pytest.raises(InputDataError, match="surface"):
+        build_report(exposures, events, config, "rank-test", surface="checkout")
+
+
+def test_cli_rejects_an_unknown_surface(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+
+    holdout = tmp_path / "holdout.csv"
+    holdout.write_text("userId,movieId,rating,timestamp\n1,10,4.5,100\n")
+    args = ["simulate", "--holdout", str(holdout), "--surface", "checkout"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    assert "--surface must be one of recommendations, search" in result.output
+    assert "Traceback" not in result.output

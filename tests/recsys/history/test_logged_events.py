@@ -149,7 +149,8 @@ def test_load_from_a_store(tmp_path: Path) -> None:
     ]
     assert logged.report.dropped == {"impression_exposure_not_interaction": 1}
     summary = dict(logged.summary)
-    assert len(summary.pop("sha256")) == 64
+    assert len(summary.pop("sha256")) == len(summary.pop("search_pages_sha256")) == 64
+    assert logged.searches.is_empty()  # no search pages were logged
     assert summary == {
         "path": str(db),
         "events_read": 3,
@@ -167,6 +168,7 @@ def test_load_from_a_store(tmp_path: Path) -> None:
         "new_users": 1,
         "first_ts": "2026-01-01T00:00:10+00:00",
         "last_ts": "2026-01-01T00:00:20+00:00",
+        "search_pages": 0,
     }
 
 
