@@ -7,6 +7,7 @@ localized) catches them. It yields a per-item bonus the engine adds to the dense
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
@@ -35,8 +36,13 @@ class TitleLexicon:
         self, titles: dict[str, list[int]], item_keys: list[list[str]] | None = None
     ) -> None:
         self._titles = titles
-        self._keys = list(titles)
-        self._item_keys = item_keys or []  # per item position: its normalized title variants
+        # keys by length: a typo match needs a length within FUZZY_CUTOFF of the query's
+        # (the edit distance is at least the length difference), so only that slice is
+        # scanned
+        self._keys = sorted(titles, key=lambda k: (len(k), k))
+        self._lengths = np.array([len(k) for k in self._keys])
+        # per item position: its normalized title variants, each with its words
+        self._item_keys = [[(t, t.split()) for t in keys] for keys in item_keys or []]
 
     @classmethod
     def from_items(cls, items: ItemTable) -> TitleLexicon:
@@ -66,9 +72,11 @@ class TitleLexicon:
             bonus[item] = EXACT_BONUS
         if len(key) < MIN_FUZZY_CHARS:
             return bonus
+        lo = int(np.searchsorted(self._lengths, math.ceil(FUZZY_CUTOFF * len(key)), "left"))
+        hi = int(np.searchsorted(self._lengths, math.floor(len(key) / FUZZY_CUTOFF), "right"))
         for title, _, _ in process.extract(
             key,
-            self._keys,
+            self._keys[lo:hi],
             scorer=fuzz.ratio,
             score_cutoff=SHORTLIST_CUTOFF,
             limit=SHORTLIST_LIMIT,
@@ -94,10 +102,9 @@ class TitleLexicon:
             return out
         words = set(key.split())
         for row, item in enumerate(items.tolist()):
-            for title in self._item_keys[item]:
+            for title, title_words in self._item_keys[item]:
                 if title.startswith(key):
                     out[row, 0] = 1.0
-                title_words = title.split()
-                share = sum(word in words for word in title_words) / len(title_words)
+                share = sum(map(words.__contains__, title_words)) / len(title_words)
                 out[row, 1] = max(out[row, 1], share)
         return out
