@@ -4,6 +4,8 @@
 * ``app.state.metrics``      - per-app Prometheus registry (:class:`api.observability.Metrics`)
 * ``app.state.engine_state`` - :class:`api.deps.EngineState`; its ``.engine`` is the loaded
   ``SearchService`` once ready
+* ``app.state.reloader``     - :class:`api.reload.Reloader` (the lifespan's): swaps in a new
+  version when ``current`` changes, on ``POST /v1/admin/reload`` or on SIGHUP
 * ``app.state.request_log``  - :class:`api.observability.RequestLog` or None
 * ``app.state.experiments``  - :class:`recsys.experiments.config.ExperimentConfig` (loaded at
   creation: an invalid file fails fast with the reason)
@@ -33,7 +35,17 @@ from api import docs
 from api.errors import install_error_handlers
 from api.lifecycle import EngineLoader, EngineState, default_engine_loader, start_loading
 from api.observability import Metrics, ObservabilityMiddleware, RequestLog
-from api.routes import events, experiments, health, items, recommendations, search, suggest
+from api.reload import Reloader, install_signal_handlers, remove_signal_handlers
+from api.routes import (
+    admin,
+    events,
+    experiments,
+    health,
+    items,
+    recommendations,
+    search,
+    suggest,
+)
 from api.settings import Settings
 from recsys.events.store import ExposureLogger, SqliteEventStore
 from recsys.experiments.serving import load_served_experiments
@@ -70,9 +82,15 @@ def create_app(settings: Settings, engine_loader: EngineLoader | None = None) ->
         app.state.event_store, app.state.exposure_logger = store, exposure_logger
         state = start_loading(loader, settings, app.state.experiments, metrics)
         app.state.engine_state = state
+        reloader = Reloader(state, loader, settings, app.state.experiments, metrics)
+        app.state.reloader = reloader
+        reloader.start_watching()
+        signals = install_signal_handlers(reloader)
         try:
             yield
         finally:
+            remove_signal_handlers(signals)
+            reloader.stop()
             state.close()
             metrics.engine_ready.set(0)
             app.state.exposure_logger = app.state.event_store = None
@@ -91,6 +109,7 @@ def create_app(settings: Settings, engine_loader: EngineLoader | None = None) ->
     app.state.metrics = metrics
     app.state.request_log = request_log
     app.state.engine_state = EngineState(reason="engine not started")
+    app.state.reloader = None
     app.state.event_store = app.state.exposure_logger = None
     app.state.experiments = load_served_experiments(settings.experiments_path)
 
@@ -107,7 +126,8 @@ def create_app(settings: Settings, engine_loader: EngineLoader | None = None) ->
             expose_headers=["X-Request-ID"],
             max_age=600,
         )
-    for module in (health, search, suggest, items, recommendations, experiments, events, docs):
+    routers = (health, search, suggest, items, recommendations, experiments, events, admin, docs)
+    for module in routers:
         app.include_router(module.router)
     app.mount(docs.STATIC_PATH, StaticFiles(directory=docs.STATIC_DIR), name="static")
     _install_openapi(app, settings)

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from api.observability import Metrics
 from api.settings import Settings
@@ -82,6 +82,7 @@ class EngineState:
         self._done = threading.Event()
         self._closed = False
         self.model_version: str | None = None
+        self.refused: Any = None  # api.reload.ReloadResult of the last refused version
 
     def snapshot(self) -> _Snapshot:
         return self._snapshot
@@ -128,10 +129,24 @@ class EngineState:
                 self._snapshot = _Snapshot("ready", engine=engine)
                 if metrics is not None:
                     metrics.engine_ready.set(1)
+                    metrics.serving(model_version)
         finally:
             if metrics is not None:
                 metrics.engine_load_seconds.set(time.perf_counter() - started)
             self._done.set()
+
+    def swap(self, engine: SearchService, metrics: Metrics | None = None) -> bool:
+        """Serve ``engine`` from now on (requests already running keep the one they got);
+        False, and the engine closed, when the app is shutting down."""
+        if self._closed:
+            _close_quietly(engine)
+            return False
+        self.model_version = str(engine.model_version)
+        self._snapshot = _Snapshot("ready", engine=engine)
+        if metrics is not None:
+            metrics.engine_ready.set(1)
+            metrics.serving(self.model_version)
+        return True
 
     def close(self) -> None:
         self._closed = True

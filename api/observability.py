@@ -69,6 +69,18 @@ class Metrics:
             "Seconds the engine loader took (set when it finishes, successfully or not).",
             registry=self.registry,
         )
+        self.reloads = Counter(
+            "recsys_reloads",
+            "Model reloads by outcome (swapped | refused); unchanged checks are not counted.",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.model_version = Gauge(
+            "recsys_model_version_info",
+            "1 for the artifact version being served.",
+            ["version"],
+            registry=self.registry,
+        )
         self.events = Counter(
             "recsys_events",
             "Events posted, by outcome (accepted | duplicate).",
@@ -80,6 +92,12 @@ class Metrics:
             "Event batches refused as invalid (422).",
             registry=self.registry,
         )
+
+    def serving(self, version: str | None) -> None:
+        """The version now served (the one labelled series)."""
+        self.model_version.clear()
+        if version is not None:
+            self.model_version.labels(version=version).set(1)
 
     def watch_exposures(self, get_logger: Callable[[], ExposureLogger | None]) -> None:
         """Export the exposure logger's counters (the logger lives per lifespan)."""

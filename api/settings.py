@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     # RECSYS_CORS_ORIGINS=https://app.example.com,http://localhost:3000; "*" allows any.
     # Empty (the default): no CORS headers, so browsers on other origins cannot call it.
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    # Seconds between checks of the artifact root's `current` pointer; a new version is
+    # loaded, validated and swapped in without downtime (api/reload.py). 0: only on
+    # POST /v1/admin/reload or SIGHUP.
+    reload_interval_s: float = Field(default=5.0, ge=0, le=86_400)
 
     @field_validator("events_db", mode="before")
     @classmethod

@@ -10,6 +10,8 @@ recsys backtest --artifacts /tmp/artifacts-2016 --future data
 recsys events export [--db var/events.sqlite3] [--out FILE]
 recsys ab-report [--db ...] [--experiment KEY] [--json] [--plot FILE]
 recsys simulate --url http://127.0.0.1:8000 --holdout /tmp/data-holdout/holdout.csv
+recsys versions --artifacts artifacts
+recsys rollback --artifacts artifacts [--to VERSION]
 """
 
 from __future__ import annotations
@@ -26,12 +28,15 @@ import typer
 from pipelines.ab_report import ab_report
 from pipelines.events_cli import events_app
 from pipelines.simulate_cli import simulate
+from pipelines.versions_cli import rollback, versions
 from recsys.core.errors import RecsysError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 app.add_typer(events_app, name="events")
 app.command("ab-report")(ab_report)
 app.command("simulate")(simulate)
+app.command("versions")(versions)
+app.command("rollback")(rollback)
 
 
 def _setup_logging(verbose: bool) -> None:

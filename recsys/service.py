@@ -47,6 +47,8 @@ from recsys.search.partitioned_index import PartitionedIndex
 from recsys.search.relevance import RelevanceFloors
 from recsys.search.suggest import SuggestIndex
 
+SELF_CHECK_TITLES = 3  # the most watched titles must find themselves before a version serves
+
 
 class Engine:
     def __init__(
@@ -84,6 +86,11 @@ class Engine:
         doc_items = items.positions(documents["item_id"].to_list())
         doc_kinds = documents["kind"].to_numpy()
         vectors = np.load(directory / "vectors.npy").astype(np.float32)
+        if len(vectors) != len(documents) or not np.isfinite(vectors).all():
+            raise ArtifactError(
+                f"{directory}/vectors.npy: {len(vectors)} vectors for {len(documents)} "
+                "documents, or non-finite values; rebuild the artifact"
+            )
         index = PartitionedIndex.load(directory, doc_kinds, manifest.index)
         dense = DenseDocuments(doc_items, doc_kinds, vectors, index, len(items))
         lexical = LexicalIndex.load(
@@ -137,6 +144,19 @@ class Engine:
                 dataclasses.asdict(self.searcher.floors) if self.searcher.floors else None
             ),
         }
+
+    def self_check(self, n: int = SELF_CHECK_TITLES) -> list[str]:
+        """Known answers a healthy engine gives (empty list: all good): each of the ``n``
+        most watched titles, searched for by its own title, is in its top 10."""
+        problems = []
+        for position in np.argsort(-self._popularity(), kind="stable")[:n].tolist():
+            hit = self.items.hit(position, 0.0)
+            if not hit.title:
+                continue
+            found = self.search(SearchRequest(hit.title, k=10))
+            if hit.item_id not in [h.item_id for h in found.items]:
+                problems.append(f"searching {hit.title!r} does not find item {hit.item_id}")
+        return problems
 
     def _index_parts(self) -> dict[str, dict[str, Any]]:
         return dict(self.manifest.get("index", {}).get("parts", {}))

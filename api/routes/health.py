@@ -59,6 +59,8 @@ def readyz(request: Request) -> Any:
             content={"status": snapshot.status, "reason": snapshot.reason or "unknown"},
         )
     body: dict[str, Any] = {"status": "ready", "model_version": state.model_version}
+    if state.refused is not None:  # a newer version failed validation; this one serves on
+        body["refused_version"] = state.refused.to_dict()
     try:
         stats = snapshot.engine.stats()
     except Exception:

@@ -106,20 +106,66 @@ def new_version_name(content_hash: str) -> str:
 
 
 def resolve_artifact_dir(path: Path) -> Path:
-    """Accept either a version directory or a root with a ``current`` pointer."""
+    """Accept either a version directory or a root with a ``current`` pointer. The pointer
+    must name a version directory inside the root (no path, no ``..``, no symlink out)."""
     path = Path(path)
     if (path / MANIFEST).exists():
         return path
     pointer = path / CURRENT
     if pointer.exists():
         name = pointer.read_text().strip()
-        target = path / name
-        if not name or not target.is_dir():
-            raise ArtifactError(f"{pointer} names {name!r}, which is not a directory in {path}")
-        return target
+        return version_dir(path, name, pointer)
     if not path.exists():
         raise ArtifactError(f"artifact directory {path} does not exist; run `recsys build` first")
     raise ArtifactError(f"{path} holds neither {MANIFEST} nor a {CURRENT} pointer")
+
+
+def version_dir(root: Path, name: str, pointer: Path | None = None) -> Path:
+    """``root/name`` if ``name`` is a version directory directly inside ``root``; otherwise
+    ArtifactError (a ``current`` that points elsewhere is refused, not followed)."""
+    where = f"{pointer} names {name!r}, which" if pointer else f"version {name!r}"
+    target = root / name
+    if not name or name in (".", "..") or Path(name).name != name or "\\" in name:
+        raise ArtifactError(f"{where} is not a directory in {root} (a version name, not a path)")
+    if not target.is_dir():
+        raise ArtifactError(f"{where} is not a directory in {root}")
+    if target.resolve().parent != root.resolve():
+        raise ArtifactError(f"{where} resolves outside {root}")
+    return target
+
+
+def list_versions(root: Path) -> list[str]:
+    """Published version directories under ``root`` (each with a manifest), oldest first."""
+    root = Path(root)
+    if not root.is_dir():
+        raise ArtifactError(f"artifact directory {root} does not exist")
+    return sorted(
+        p.name
+        for p in root.iterdir()
+        if p.is_dir() and not p.name.startswith(".") and (p / MANIFEST).exists()
+    )
+
+
+def current_version(root: Path) -> str | None:
+    """The version ``root/current`` names (None without a pointer)."""
+    pointer = Path(root) / CURRENT
+    return pointer.read_text().strip() or None if pointer.is_file() else None
+
+
+def set_current(root: Path, name: str) -> Path:
+    """Point ``root/current`` at version ``name`` atomically (write, then rename); the
+    version must be a complete one (its manifest and checksums verify)."""
+    root = Path(root)
+    target = version_dir(root, name)
+    load_manifest(target)
+    _write_pointer(root, name)
+    return target
+
+
+def _write_pointer(root: Path, name: str) -> None:
+    pointer_tmp = root / f".{CURRENT}.{os.getpid()}.tmp"
+    pointer_tmp.write_text(name + "\n")
+    os.replace(pointer_tmp, root / CURRENT)
 
 
 def load_manifest(path: Path, verify_checksums: bool = True) -> tuple[Path, Manifest]:
@@ -172,9 +218,7 @@ def publish(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    pointer_tmp = root / f".{CURRENT}.{os.getpid()}.tmp"
-    pointer_tmp.write_text(name + "\n")
-    os.replace(pointer_tmp, root / CURRENT)
+    _write_pointer(root, name)
     _prune(root, keep)
     return final
 

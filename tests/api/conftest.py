@@ -192,6 +192,11 @@ class FakeService:
     def capabilities(self) -> Capabilities:
         return DECLARED
 
+    def self_check(self) -> list[str]:
+        """The known answer: searching a catalog title finds it."""
+        found = self.search(SearchRequest("Robot Dreams", k=10))
+        return [] if any(h.item_id == "m1" for h in found.items) else ["m1 not found"]
+
     def search(self, request: SearchRequest) -> SearchResult:
         """Score = query words found in title/description/genres + prior; ``ranker="noop"``
         drops the prior (a different order for interleaving tests)."""
@@ -367,6 +372,7 @@ def make_settings(**overrides: Any) -> Settings:
         # never the repo's var/events.sqlite3: each app gets its own store
         "events_db": Path(tempfile.mkdtemp(prefix="recsys-events-")) / "events.sqlite3",
         "experiments_path": None,  # tests/api/test_experiments.py sets its own
+        "reload_interval_s": 0,  # no watcher: tests/api/test_reload.py turns it on
     }
     values.update(overrides)
     return Settings(**values)

@@ -17,9 +17,12 @@ from recsys.core.artifacts import (
     REQUIRED_FILES,
     Manifest,
     _prune,
+    current_version,
+    list_versions,
     load_manifest,
     publish,
     resolve_artifact_dir,
+    set_current,
     sha256_file,
 )
 from recsys.core.errors import ArtifactError
@@ -250,3 +253,37 @@ def test_prune_ignores_non_version_directories(root: Path, published: Path) -> N
         publish(root, HASH, make_writer(), keep=1)
     assert (root / ".cache" / "embeddings").is_dir()
     assert (root / "notes").is_dir()
+
+
+# ----------------------------------------------------------------------------- versions
+
+
+@pytest.mark.parametrize("pointer", ["../elsewhere", "/tmp", "..", ".", "a/b"])
+def test_current_pointing_outside_the_root_is_refused(
+    root: Path, published: Path, pointer: str
+) -> None:
+    (root.parent / "elsewhere").mkdir()
+    (root / CURRENT).write_text(pointer + "\n")
+    with pytest.raises(ArtifactError, match="not a directory in"):
+        resolve_artifact_dir(root)
+
+
+def test_current_naming_a_symlink_out_of_the_root_is_refused(root: Path, published: Path) -> None:
+    (root / "escape").symlink_to(published.parent.parent)
+    (root / CURRENT).write_text("escape\n")
+    with pytest.raises(ArtifactError, match="resolves outside"):
+        resolve_artifact_dir(root)
+
+
+def test_list_set_and_read_current(root: Path, published: Path) -> None:
+    second = publish(root, "b" * 64, make_writer())
+    assert list_versions(root) == sorted([published.name, second.name])
+    assert current_version(root) == second.name
+    assert set_current(root, published.name) == published
+    assert current_version(root) == published.name == resolve_artifact_dir(root).name
+    (second / "ease.npz").write_bytes(b"tampered")
+    with pytest.raises(ArtifactError, match="checksum"):
+        set_current(root, second.name)  # never point at a version that would not load
+    assert current_version(root) == published.name
+    with pytest.raises(ArtifactError, match="not a directory"):
+        set_current(root, "../x")
