@@ -32,6 +32,7 @@ from fastapi.staticfiles import StaticFiles
 
 import recsys
 from api import docs
+from api.admission import AdmissionMiddleware
 from api.errors import install_error_handlers
 from api.lifecycle import EngineLoader, EngineState, default_engine_loader, start_loading
 from api.observability import Metrics, ObservabilityMiddleware, RequestLog
@@ -116,6 +117,18 @@ def create_app(settings: Settings, engine_loader: EngineLoader | None = None) ->
     metrics.watch_exposures(lambda: app.state.exposure_logger)
 
     install_error_handlers(app)
+    app.add_middleware(
+        AdmissionMiddleware,
+        limits={
+            "read": settings.max_in_flight_read,
+            "events": settings.max_in_flight_events,
+            "admin": settings.max_in_flight_admin,
+        },
+        deadline_s=settings.request_deadline_s,
+        max_header_bytes=settings.max_header_bytes,
+        on_shed=lambda name: metrics.shed.labels(route_class=name).inc(),
+        gauges=lambda name, n: metrics.in_flight.labels(route_class=name).set(n),
+    )
     app.add_middleware(ObservabilityMiddleware, metrics=metrics)
     if settings.cors_origins:
         app.add_middleware(

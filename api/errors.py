@@ -18,16 +18,19 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from recsys.core.errors import InvalidParameterError, InvalidRequestError, NotFoundError
 
 logger = logging.getLogger("api")
 
 REQUEST_ID_HEADER = "X-Request-ID"
+CLIENT_CLOSED = 499  # the client disconnected before the response
 
 _HTTP_CODES = {
     400: "invalid_request",
@@ -36,6 +39,8 @@ _HTTP_CODES = {
     422: "invalid_parameter",
     503: "not_ready",
 }
+# also: 429 rate_limited, 401 unauthorized, 403 forbidden (api.auth); 503 overloaded and
+# 504 deadline_exceeded (api.admission); 499 for a client that left (never received)
 
 
 class ApiError(Exception):
@@ -49,6 +54,11 @@ class ApiError(Exception):
         self.code = code
         self.message = message
         self.headers = headers
+
+
+def error_body(code: str, message: str) -> bytes:
+    """The error shape as JSON bytes (for pure ASGI middleware, outside FastAPI)."""
+    return orjson.dumps({"error": {"code": code, "message": message}})
 
 
 def error_response(
@@ -129,6 +139,19 @@ async def _http_exception_handler(request: Request, exc: Exception) -> JSONRespo
     return error_response(status, code, detail, dict(exc.headers) if exc.headers else None)
 
 
+async def _client_disconnect_handler(request: Request, exc: Exception) -> Response:
+    # The client left before its request body arrived: its problem, not a server error.
+    # 499 (nginx's "client closed request") is what the metrics and the log show; nobody
+    # receives the response.
+    logger.info(
+        "client closed the connection during %s %s (request_id=%s)",
+        request.method,
+        request.url.path,
+        getattr(request.state, "request_id", None),
+    )
+    return Response(status_code=CLIENT_CLOSED)
+
+
 async def _unhandled_handler(request: Request, exc: Exception) -> JSONResponse:
     # Runs in Starlette's ServerErrorMiddleware, outside the middleware that stamps the
     # request id on responses, so it adds the header itself.
@@ -150,4 +173,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(InvalidRequestError, _invalid_request_handler)
     app.add_exception_handler(ApiError, _api_error_handler)
     app.add_exception_handler(StarletteHTTPException, _http_exception_handler)
+    app.add_exception_handler(ClientDisconnect, _client_disconnect_handler)
     app.add_exception_handler(Exception, _unhandled_handler)

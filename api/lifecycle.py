@@ -27,10 +27,24 @@ EngineLoader = Callable[[Settings], SearchService]
 logger = logging.getLogger("api")
 
 
+def pin_threads(threads: int) -> dict[str, int]:
+    """Limit torch, BLAS and faiss to ``threads`` threads in this process (what each reports
+    afterwards)."""
+    import faiss
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(threads)
+    faiss.omp_set_num_threads(threads)
+    threadpool_limits(limits=threads)  # OpenBLAS / MKL / OpenMP, process-wide
+    return {"torch": torch.get_num_threads(), "faiss": faiss.omp_get_max_threads()}
+
+
 def default_engine_loader(settings: Settings) -> SearchService:
     """Load the real engine; imported lazily so the API imports without the ML stack."""
     from recsys.service import Engine
 
+    logger.info("threads pinned: %s", pin_threads(settings.threads))
     return Engine.load(
         settings.artifacts_dir, device=settings.encoder_device, options=settings.search_options
     )

@@ -69,6 +69,18 @@ class Metrics:
             "Seconds the engine loader took (set when it finishes, successfully or not).",
             registry=self.registry,
         )
+        self.shed = Counter(
+            "recsys_requests_shed",
+            "Requests refused with 503 overloaded (in-flight limit reached), by route class.",
+            ["route_class"],
+            registry=self.registry,
+        )
+        self.in_flight = Gauge(
+            "recsys_requests_in_flight",
+            "Requests being served now, by route class.",
+            ["route_class"],
+            registry=self.registry,
+        )
         self.reloads = Counter(
             "recsys_reloads",
             "Model reloads by outcome (swapped | refused); unchanged checks are not counted.",

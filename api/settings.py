@@ -54,6 +54,22 @@ class Settings(BaseSettings):
     # loaded, validated and swapped in without downtime (api/reload.py). 0: only on
     # POST /v1/admin/reload or SIGHUP.
     reload_interval_s: float = Field(default=5.0, ge=0, le=86_400)
+    # Threads per worker for torch, BLAS (OpenBLAS/MKL via threadpoolctl) and faiss; scale
+    # with more workers, not more threads (unpinned, a query encode under contention took
+    # 0.4-1 s instead of 30-110 ms).
+    threads: int = Field(default=1, ge=1, le=256)
+    # Admission control (api/admission.py): requests in flight per route class before a fast
+    # 503 `overloaded`, and the deadline after which a request still waiting is answered 504.
+    max_in_flight_read: int = Field(default=8, ge=1, le=10_000)
+    max_in_flight_events: int = Field(default=32, ge=1, le=10_000)
+    max_in_flight_admin: int = Field(default=2, ge=1, le=100)
+    request_deadline_s: float = Field(default=5.0, gt=0, le=600)
+    # The HTTP edge (api/server.py, `recsys serve`): request head size, time to receive a
+    # whole request, idle keep-alive, connections at once.
+    max_header_bytes: int = Field(default=65_536, ge=1024, le=16 * 1024 * 1024)
+    request_read_timeout_s: float = Field(default=10.0, gt=0, le=600)
+    keep_alive_s: float = Field(default=5.0, ge=1, le=600)
+    max_connections: int = Field(default=512, ge=1, le=100_000)
 
     @field_validator("events_db", mode="before")
     @classmethod

@@ -288,10 +288,10 @@ def serve(
 ) -> None:
     """Serve the HTTP API over the live artifact."""
     _setup_logging(False)
-    import uvicorn
     from pydantic import ValidationError
 
     from api.app import create_app
+    from api.server import serve as run_server
     from api.settings import Settings
 
     overrides = {
@@ -301,12 +301,7 @@ def serve(
         settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:  # a RECSYS_* variable or an option the settings refuse
         _fail(ValueError(f"invalid settings: {exc}"))
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-    )
+    run_server(create_app(settings), settings)
 
 
 def main() -> None:

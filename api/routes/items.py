@@ -6,6 +6,7 @@ import time
 
 from fastapi import APIRouter, Request
 
+from api.admission import check_deadline
 from api.deps import EngineDep, FiltersDep, PageSize
 from api.params import ItemIdPath, LangQuery, check_filters
 from api.routes.search import respond
@@ -29,6 +30,7 @@ def get_item(
     item_id: ItemIdPath,
     lang: LangQuery = None,
 ) -> ItemResponse:
+    check_deadline(request.state)  # waited too long for a worker: do not start
     started = time.perf_counter()
     metadata = to_jsonable(engine.item(item_id, lang=lang))
     if not isinstance(metadata, dict):
@@ -65,6 +67,7 @@ def similar(
     k: PageSize,
     lang: LangQuery = None,
 ) -> SearchResponse:
+    check_deadline(request.state)  # waited too long for a worker: do not start
     started = time.perf_counter()
     result = engine.similar(SimilarRequest(item_id, k, check_filters(filters), lang))
     response = respond(

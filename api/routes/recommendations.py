@@ -31,6 +31,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
+from api.admission import check_deadline
 from api.deps import EngineDep, ExperimentsDep, FiltersDep, PageSize
 from api.params import LangQuery, RequiredUserIdQuery, VariantQuery, check_filters
 from api.routes.serving import log_response, request_id_of
@@ -67,6 +68,7 @@ def recommendations(
 ) -> RecommendationResponse:
     # A plain `def`: FastAPI runs it in the thread pool, so the CPU-bound engine call
     # does not block the event loop.
+    check_deadline(request.state)  # waited too long for a worker: do not start
     started = time.perf_counter()
     request_id = request_id_of(request)
     arm = assignment_for(experiments, "recommendations", user_id, variant)

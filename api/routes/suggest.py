@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from pydantic import AfterValidator
 
+from api.admission import check_deadline
 from api.deps import EngineDep
 from api.params import clean_prefix, comma_names
 from api.routes.serving import log_served, request_id_of, served_record
@@ -49,6 +50,7 @@ def suggest(
         AfterValidator(comma_names(SUGGEST_KINDS, "kind")),
     ] = None,
 ) -> SuggestResponse:
+    check_deadline(request.state)  # waited too long for a worker: do not start
     started = time.perf_counter()
     wanted = tuple(kinds.split(",")) if kinds else SUGGEST_KINDS
     result = engine.suggest(SuggestRequest(q, k, wanted))
