@@ -90,7 +90,7 @@ class AdmissionMiddleware:
             return
         head = sum(len(k) + len(v) + 4 for k, v in scope.get("headers") or ())
         if head > self.max_header_bytes:
-            await _send_error(
+            await send_error(
                 send,
                 431,
                 "headers_too_large",
@@ -106,7 +106,7 @@ class AdmissionMiddleware:
         if not slots.take():
             if self.on_shed is not None:
                 self.on_shed(name)
-            await _send_error(
+            await send_error(
                 send,
                 503,
                 "overloaded",
@@ -140,7 +140,7 @@ def check_deadline(state: Any) -> None:
         )
 
 
-async def _send_error(
+async def send_error(
     send: Send, status: int, code: str, message: str, headers: dict[str, str]
 ) -> None:
     body = error_body(code, message)

@@ -33,6 +33,7 @@ from fastapi.staticfiles import StaticFiles
 import recsys
 from api import docs
 from api.admission import AdmissionMiddleware
+from api.auth import ApiKeyMiddleware, load_keys
 from api.errors import install_error_handlers
 from api.lifecycle import EngineLoader, EngineState, default_engine_loader, start_loading
 from api.observability import Metrics, ObservabilityMiddleware, RequestLog
@@ -68,7 +69,8 @@ recommendation responses repeat it in the body.
 def create_app(settings: Settings, engine_loader: EngineLoader | None = None) -> FastAPI:
     """Build the service. ``engine_loader(settings)`` is called once, in a background thread
     started at app startup; it may raise (e.g. ``ArtifactError``) and the app still serves
-    ``/healthz``, ``/readyz`` (503 with the reason) and ``/metrics``."""
+    ``/healthz``, ``/readyz`` (503 with the reason) and ``/metrics``. An unreadable API keys
+    file raises ``ApiKeyConfigError`` here: the service never starts open by mistake."""
     loader: EngineLoader = engine_loader or default_engine_loader
     metrics = Metrics()
     request_log = (
@@ -129,13 +131,25 @@ def create_app(settings: Settings, engine_loader: EngineLoader | None = None) ->
         on_shed=lambda name: metrics.shed.labels(route_class=name).inc(),
         gauges=lambda name, n: metrics.in_flight.labels(route_class=name).set(n),
     )
+    admin_key = settings.admin_api_key.get_secret_value() if settings.admin_api_key else None
+    keys = load_keys(settings.api_keys_file, admin_key)
+    if not keys:
+        logging.getLogger("api").warning(
+            "dev mode: no API keys configured (RECSYS_API_KEYS_FILE, RECSYS_ADMIN_API_KEY); "
+            "every route is open"
+        )
+    app.add_middleware(
+        ApiKeyMiddleware,
+        keys=keys,
+        on_limited=lambda name: metrics.rate_limited.labels(key=name).inc(),
+    )
     app.add_middleware(ObservabilityMiddleware, metrics=metrics)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=list(settings.cors_origins),
             allow_methods=["GET", "POST"],
-            allow_headers=["Content-Type", "X-Request-ID"],
+            allow_headers=["Content-Type", "X-Request-ID", "Authorization", "X-API-Key"],
             expose_headers=["X-Request-ID"],
             max_age=600,
         )

@@ -81,6 +81,12 @@ class Metrics:
             ["route_class"],
             registry=self.registry,
         )
+        self.rate_limited = Counter(
+            "recsys_rate_limited",
+            "Requests refused with 429 (the API key's token bucket was empty), by key name.",
+            ["key"],
+            registry=self.registry,
+        )
         self.reloads = Counter(
             "recsys_reloads",
             "Model reloads by outcome (swapped | refused); unchanged checks are not counted.",

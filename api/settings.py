@@ -6,7 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from recsys.defaults import DEFAULT_EXPERIMENTS
@@ -70,6 +70,15 @@ class Settings(BaseSettings):
     request_read_timeout_s: float = Field(default=10.0, gt=0, le=600)
     keep_alive_s: float = Field(default=5.0, ge=1, le=600)
     max_connections: int = Field(default=512, ge=1, le=100_000)
+    # API keys (api/auth.py): a TOML file of hashed keys with scopes and rate limits, and/or
+    # one admin key with every scope. Neither: dev mode, every route open.
+    api_keys_file: Path | None = None
+    admin_api_key: SecretStr | None = None
+
+    @field_validator("api_keys_file", "admin_api_key", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
 
     @field_validator("events_db", mode="before")
     @classmethod

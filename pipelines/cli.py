@@ -12,6 +12,7 @@ recsys ab-report [--db ...] [--experiment KEY] [--json] [--plot FILE]
 recsys simulate --url http://127.0.0.1:8000 --holdout /tmp/data-holdout/holdout.csv
 recsys versions --artifacts artifacts
 recsys rollback --artifacts artifacts [--to VERSION]
+recsys keys new --name web-app --scopes search,events --file keys.toml
 """
 
 from __future__ import annotations
@@ -27,12 +28,14 @@ import typer
 
 from pipelines.ab_report import ab_report
 from pipelines.events_cli import events_app
+from pipelines.keys_cli import keys_app
 from pipelines.simulate_cli import simulate
 from pipelines.versions_cli import rollback, versions
 from recsys.core.errors import RecsysError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 app.add_typer(events_app, name="events")
+app.add_typer(keys_app, name="keys")
 app.command("ab-report")(ab_report)
 app.command("simulate")(simulate)
 app.command("versions")(versions)
@@ -301,7 +304,18 @@ def serve(
         settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:  # a RECSYS_* variable or an option the settings refuse
         _fail(ValueError(f"invalid settings: {exc}"))
-    run_server(create_app(settings), settings)
+    try:
+        app = create_app(settings)
+    except RecsysError as exc:  # an unreadable keys file or experiments file
+        _fail(exc)
+    if settings.api_keys_file is None and settings.admin_api_key is None:
+        typer.secho(
+            "dev mode: no API keys (set RECSYS_API_KEYS_FILE or RECSYS_ADMIN_API_KEY); "
+            "every route is open",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
+    run_server(app, settings)
 
 
 def main() -> None:

@@ -12,7 +12,8 @@ Body ``{"events": [...]}`` with 1..1000 events (fields and validation rules:
 * **Durable before the 2xx.** The handler (a plain ``def``, so it runs in the thread pool and
   the fsync never blocks the event loop) commits to the store before answering: an
   acknowledged event survives a ``kill -9`` of the server right after.
-* Other answers: 413 ``payload_too_large`` (body over 1 MiB, by ``Content-Length`` or by what
+* Other answers: 415 ``unsupported_media_type`` (not ``application/json``), 413
+  ``payload_too_large`` (body over 1 MiB, by ``Content-Length`` or by what
   was actually read), 503 ``store_unavailable`` (the store could not be written; retry), 503
   ``not_ready`` (outside the app's lifespan). The route does not need the engine: it works
   while the engine is still loading.
@@ -101,7 +102,16 @@ def _too_large() -> ApiError:
 
 async def read_bounded_body(request: Request) -> bytes:
     """The raw body, refusing (413) to read more than ``MAX_BODY_BYTES``: the declared
-    ``Content-Length`` is checked first, then what actually arrives (chunked uploads)."""
+    ``Content-Length`` is checked first, then what actually arrives (chunked uploads). Only
+    ``application/json`` is read (415 otherwise): a browser's cross-site form post, which
+    can only send ``text/plain`` or form encodings, never records an event."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"Content-Type must be application/json, not {media_type or 'missing'!r}",
+        )
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.strip().isdigit():
@@ -152,6 +162,7 @@ router = APIRouter(prefix="/v1", tags=["events"])
     responses={
         **error_responses(422, 503),
         413: {"description": "payload_too_large: body over 1 MiB"},
+        415: {"description": "unsupported_media_type: Content-Type is not application/json"},
     },
     openapi_extra={
         "requestBody": {

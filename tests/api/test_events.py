@@ -132,7 +132,9 @@ def test_oversize_body_is_413(events_client: TestClient, db: Path) -> None:
         yield body[: len(body) // 2]
         yield body[len(body) // 2 :]
 
-    response = events_client.post("/v1/events", content=chunks())
+    response = events_client.post(
+        "/v1/events", content=chunks(), headers={"Content-Type": "application/json"}
+    )
     assert_error(response, 413, "payload_too_large", "at most")
     assert stored_ids(db) == []
 
