@@ -2,7 +2,8 @@
 route class, a deadline.
 
 * Request headers over ``max_header_bytes`` in all get 431 ``headers_too_large`` (the server
-  also stops reading an incomplete head past that size: ``api.server``).
+  also stops reading an incomplete head past that size: ``api.server``); a path or query
+  string whose percent-escapes are not UTF-8 gets 422 (never silently U+FFFD).
 * Every request to a limited class takes a slot; past ``limit`` it is answered at once with
   503 ``overloaded`` and ``Retry-After: 1`` (nothing is queued behind a busy worker, so an
   overload never turns into minutes of work for clients that left). Classes: ``read``
@@ -23,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -98,6 +100,12 @@ class AdmissionMiddleware:
                 {"Connection": "close"},
             )
             return
+        malformed = _malformed_utf8(scope)
+        if malformed:
+            await send_error(
+                send, 422, "invalid_parameter", f"the {malformed} is not valid UTF-8", {}
+            )
+            return
         name = route_class(str(scope.get("method", "")), str(scope.get("path", "")))
         slots = self.slots.get(name)
         if slots is None:
@@ -125,6 +133,19 @@ class AdmissionMiddleware:
     def _gauge(self, name: str, slots: Slots) -> None:
         if self.gauges is not None:
             self.gauges(name, slots.in_flight)
+
+
+def _malformed_utf8(scope: Scope) -> str | None:
+    """ "query string" or "path" when its percent-decoded bytes are not UTF-8 (Starlette would
+    quietly turn them into U+FFFD, merging different ids into one), else None."""
+    for part, raw in (("query string", scope.get("query_string")), ("path", scope.get("raw_path"))):
+        if not raw:
+            continue
+        try:
+            unquote_to_bytes(raw.replace(b"+", b" ")).decode("utf-8")
+        except UnicodeDecodeError:
+            return part
+    return None
 
 
 def check_deadline(state: Any) -> None:

@@ -74,7 +74,14 @@ def create_app(settings: Settings, engine_loader: EngineLoader | None = None) ->
     loader: EngineLoader = engine_loader or default_engine_loader
     metrics = Metrics()
     request_log = (
-        RequestLog(settings.request_log, metrics) if settings.request_log is not None else None
+        RequestLog(
+            settings.request_log,
+            metrics,
+            settings.request_log_max_bytes,
+            settings.request_log_backups,
+        )
+        if settings.request_log is not None
+        else None
     )
     logging.getLogger("api").setLevel(settings.log_level.upper())
 

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Query, Request
 from fastapi.exceptions import RequestValidationError
 
-from api.errors import ApiError
+from api.errors import ApiError, redact_paths
 from api.lifecycle import EngineState
 from api.params import clean_query, get_filters
 from api.settings import Settings
@@ -32,7 +32,8 @@ async def get_engine(request: Request) -> SearchService:
     if snapshot.status == "ready" and snapshot.engine is not None:
         return snapshot.engine
     if snapshot.status == "failed":
-        raise ApiError(503, "not_ready", f"engine failed to load: {snapshot.reason}")
+        reason = redact_paths(str(snapshot.reason))
+        raise ApiError(503, "not_ready", f"engine failed to load: {reason}")
     raise ApiError(
         503, "not_ready", snapshot.reason or "engine is loading", headers={"Retry-After": "5"}
     )

@@ -15,6 +15,7 @@ Status codes and ``code`` values:
 from __future__ import annotations
 
 import logging
+import re
 from http import HTTPStatus
 from typing import Any
 
@@ -54,6 +55,20 @@ class ApiError(Exception):
         self.code = code
         self.message = message
         self.headers = headers
+
+
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.])(/[^\s'\"/:,;]+)+")
+
+
+def redact_paths(text: str) -> str:
+    """Absolute paths in a message shortened to their last two parts (``.../version/file``):
+    503 bodies say which file is wrong without telling the world the server's layout."""
+
+    def shorten(match: re.Match[str]) -> str:
+        parts = match.group(0).strip("/").split("/")
+        return match.group(0) if len(parts) <= 2 else ".../" + "/".join(parts[-2:])
+
+    return _ABSOLUTE_PATH.sub(shorten, text)
 
 
 def error_body(code: str, message: str) -> bytes:

@@ -7,6 +7,7 @@ several apps can live in one process (tests) without "Duplicated timeseries" err
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 import time
@@ -194,8 +195,12 @@ class RequestLog:
     fails the request: it is logged and counted in ``recsys_request_log_failures_total``.
     """
 
-    def __init__(self, path: Path, metrics: Metrics) -> None:
+    def __init__(
+        self, path: Path, metrics: Metrics, max_bytes: int = 100 << 20, backups: int = 5
+    ) -> None:
         self.path = path
+        self.max_bytes = max_bytes
+        self.backups = backups
         self._metrics = metrics
         self._lock = threading.Lock()
         try:
@@ -210,13 +215,33 @@ class RequestLog:
                 option=orjson.OPT_SERIALIZE_NUMPY,
                 default=str,
             )
-            with self._lock, self.path.open("ab") as fh:
-                fh.write(line + b"\n")
+            with self._lock:
+                self._rotate_if_full()
+                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
+                with os.fdopen(fd, "ab") as fh:
+                    fh.write(line + b"\n")
             return True
         except Exception as exc:
             self._metrics.request_log_failures.inc()
             logger.warning("request log write to %s failed: %s", self.path, exc)
             return False
+
+    def _rotate_if_full(self) -> None:
+        """``served.jsonl`` -> ``.1`` -> ... -> ``.{backups}`` (the oldest dropped) once the
+        file reaches ``max_bytes``."""
+        try:
+            if self.path.stat().st_size < self.max_bytes:
+                return
+        except FileNotFoundError:
+            return
+        for n in range(self.backups - 1, 0, -1):
+            older = self.path.with_name(f"{self.path.name}.{n}")
+            if older.exists():
+                os.replace(older, self.path.with_name(f"{self.path.name}.{n + 1}"))
+        if self.backups > 0:
+            os.replace(self.path, self.path.with_name(f"{self.path.name}.1"))
+        else:
+            self.path.unlink()
 
 
 class ExposureCollector(Collector):

@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     # When set, one JSON line per served search/similar/item/recommendations request is
     # appended here.
     request_log: Path | None = None
+    # Size-based rotation of the request log: served.jsonl -> .1 ... -> .{backups}.
+    request_log_max_bytes: int = Field(default=100 << 20, ge=1024)
+    request_log_backups: int = Field(default=5, ge=0, le=100)
     # The event store (POST /v1/events and the exposure log); `recsys events export` reads the
     # same file by default (both honour RECSYS_EVENTS_DB).
     events_db: Path = DEFAULT_EVENTS_DB

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
+from api.errors import redact_paths
 from api.lifecycle import EngineState
 from api.observability import METRICS_CONTENT_TYPE, Metrics
 from api.schemas import HealthResponse, ReadyResponse, to_jsonable
@@ -56,11 +57,16 @@ def readyz(request: Request) -> Any:
     if snapshot.status != "ready" or snapshot.engine is None:
         return JSONResponse(
             status_code=503,
-            content={"status": snapshot.status, "reason": snapshot.reason or "unknown"},
+            content={
+                "status": snapshot.status,
+                "reason": redact_paths(snapshot.reason or "unknown"),
+            },
         )
     body: dict[str, Any] = {"status": "ready", "model_version": state.model_version}
     if state.refused is not None:  # a newer version failed validation; this one serves on
-        body["refused_version"] = state.refused.to_dict()
+        refused = state.refused.to_dict()
+        refused["reason"] = redact_paths(str(refused["reason"]))
+        body["refused_version"] = refused
     try:
         stats = snapshot.engine.stats()
     except Exception:

@@ -19,7 +19,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
@@ -27,6 +27,10 @@ from recsys.core.errors import RecsysError
 
 EVENT_TYPES = ("impression", "click", "play", "rating", "add_to_list")
 EXPOSURE_ROUTES = ("search", "recommendations", "similar")
+# event times: none before the oldest interaction data (MovieLens starts in 1996), none in
+# the future beyond a little clock skew
+EARLIEST_TS = datetime(1995, 1, 1, tzinfo=UTC)
+FUTURE_ALLOWANCE = timedelta(minutes=5)
 MAX_POSITION = 1_000_000  # a sanity bound; also keeps it far inside SQLite's 64-bit INTEGER
 
 _TS = pl.Datetime("us", "UTC")
@@ -135,8 +139,14 @@ def _parse_ts(value: object) -> datetime | None:
     if ts.utcoffset() is None:
         raise _FieldError("ts", f"must include a timezone (Z or an offset), {example}")
     ts = ts.astimezone(UTC)
-    if not 1970 <= ts.year <= 2100:
-        raise _FieldError("ts", "must be between 1970 and 2100")
+    latest = datetime.now(UTC) + FUTURE_ALLOWANCE
+    if not EARLIEST_TS <= ts <= latest:
+        raise _FieldError(
+            "ts",
+            f"must be between {EARLIEST_TS:%Y-%m-%d} and the time of arrival (plus "
+            f"{int(FUTURE_ALLOWANCE.total_seconds())} s of clock skew); a future time would "
+            "become the recommender's 'now' at the next build",
+        )
     return ts
 
 

@@ -25,7 +25,9 @@ Records, schemas and validation live in :mod:`recsys.events.schema`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import queue
 import sqlite3
 import threading
@@ -118,6 +120,9 @@ class SqliteEventStore:
             )
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            if create and not self.path.exists():  # owner-only: it holds who watched what
+                with contextlib.suppress(FileExistsError):
+                    os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
             conn = sqlite3.connect(
                 self.path, timeout=timeout, isolation_level=None, check_same_thread=False
             )
@@ -179,8 +184,9 @@ class SqliteEventStore:
         return accepted, len(rows) - accepted
 
     def append_exposures(self, exposures: Sequence[Exposure]) -> int:
-        """A request id seen again replaces its earlier row: a client retrying with the same
-        ``X-Request-ID`` shows the list of its last attempt."""
+        """The first row of a request id wins: a later list under the same id (a client
+        reusing someone's ``X-Request-ID``) never overwrites what was shown; the number of
+        rows written says how many were new."""
         rows: list[tuple[object, ...]] = [
             (x.request_id, format_ts(x.ts), x.route, x.user_id, x.experiment, x.variant,
              x.model_version, x.query, orjson.dumps(x.items).decode(),
@@ -189,7 +195,7 @@ class SqliteEventStore:
         ]  # fmt: skip
         if not rows:
             return 0
-        return self._write("INSERT OR REPLACE INTO exposures VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+        return self._write("INSERT OR IGNORE INTO exposures VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
 
     def read_events(self, types: Sequence[str] | None = None) -> pl.DataFrame:
         where, params = "", list(types or ())

@@ -57,9 +57,7 @@ def position_bias(shown: pl.DataFrame, corrected: bool = True) -> PositionBias:
         return prior_position_bias(1, eta=0.0)
     keys = shown.select(pl.concat_str(["query_key", "item_id"], separator="\x1f")).to_series()
     _, pairs = np.unique(keys.to_numpy().astype(str), return_inverse=True)
-    return estimate_position_bias(
-        pairs, shown["position"].to_numpy(), shown["clicked"].to_numpy()
-    )
+    return estimate_position_bias(pairs, shown["position"].to_numpy(), shown["clicked"].to_numpy())
 
 
 def click_pages(shown: pl.DataFrame, item_positions: dict[str, int]) -> list[ClickPage]:

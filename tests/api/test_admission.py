@@ -80,3 +80,11 @@ def test_deadline() -> None:
 )
 def test_route_classes(method: str, path: str, expected: str) -> None:
     assert route_class(method, path) == expected
+
+
+def test_invalid_utf8_is_a_422_not_a_replacement_character(client: TestClient) -> None:
+    for url in ("/v1/search?q=%FF%FE", "/v1/recommendations?user_id=u%C3", "/v1/items/%FF"):
+        answer = client.get(url)
+        assert answer.status_code == 422, url
+        assert "not valid UTF-8" in answer.json()["error"]["message"]
+    assert client.get("/v1/search?q=caf%C3%A9").status_code == 200  # real UTF-8 is fine

@@ -296,3 +296,29 @@ def test_docs_page(client: TestClient) -> None:
     r = client.get("/docs")
     assert r.status_code == 200
     assert "swagger" in r.text.lower()
+
+
+def test_request_log_rotates_by_size_and_is_not_world_readable(tmp_path: Path) -> None:
+    from api.observability import Metrics, RequestLog
+
+    path = tmp_path / "logs" / "served.jsonl"
+    log = RequestLog(path, Metrics(), max_bytes=1024, backups=2)
+    for n in range(200):
+        assert log.write({"n": n, "pad": "x" * 40})
+    assert path.stat().st_mode & 0o777 == 0o640
+    rotated = sorted(p.name for p in path.parent.iterdir())
+    assert rotated == ["served.jsonl", "served.jsonl.1", "served.jsonl.2"]  # older ones dropped
+    assert all(p.stat().st_size <= 1024 + 100 for p in path.parent.iterdir())
+    last = path.read_text().splitlines()[-1]
+    assert '"n":199' in last
+
+
+def test_503_bodies_do_not_show_absolute_paths(make_client: MakeClient) -> None:
+    def broken(_settings: Settings) -> SearchService:
+        raise ArtifactError("/srv/recsys/artifacts/v7/vectors.npy does not match its checksum")
+
+    client = make_client(loader=broken)
+    for answer in (client.get("/readyz"), client.get("/v1/search", params={"q": "x"})):
+        assert answer.status_code == 503
+        text = answer.text
+        assert "/srv/recsys" not in text and ".../v7/vectors.npy does not match" in text

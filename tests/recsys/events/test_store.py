@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +74,9 @@ def test_validate_event_normalizes_ts_to_utc() -> None:
         ({"ts": "2026-11-20T12:00:00"}, "ts: must include a timezone"),
         ({"ts": "yesterday"}, "ts: not an ISO 8601 timestamp"),
         ({"ts": 1700000000}, "ts: must be an ISO 8601 string"),
-        ({"ts": "1900-01-01T00:00:00Z"}, "ts: must be between 1970 and 2100"),
+        ({"ts": "1900-01-01T00:00:00Z"}, "ts: must be between 1995-01-01 and the time of"),
+        ({"ts": "1994-12-31T23:59:59Z"}, "ts: must be between 1995-01-01"),
+        ({"ts": "2099-01-01T00:00:00Z"}, "a future time would become the recommender's"),
         ({"type": "rating"}, "value: required for a rating"),
         ({"value": float("nan")}, "value: must be a finite number"),
         ({"value": "4"}, "value: must be a finite number"),
@@ -281,3 +283,26 @@ def test_exposure_logger_counts_failed_writes() -> None:
     exposure_logger.flush()
     assert exposure_logger.failed == 5 and exposure_logger.written == 0
     exposure_logger.close()
+
+
+def test_an_exposure_is_never_overwritten(store: SqliteEventStore) -> None:
+    first = Exposure("r1", "search", "v1", ("a", "b"), user_id="u1", query="star")
+    reuse = Exposure("r1", "search", "v1", ("z",), user_id="someone-else", query="x")
+    assert store.append_exposures([first]) == 1
+    assert store.append_exposures([reuse]) == 0  # the same request id: ignored
+    (row,) = store.read_exposures().iter_rows(named=True)
+    assert (row["user_id"], row["items"]) == ("u1", ["a", "b"])
+
+
+def test_a_new_store_file_is_owner_only(tmp_path: Path) -> None:
+    path = tmp_path / "var" / "events.sqlite3"
+    SqliteEventStore(path).close()
+    assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_event_times_allow_a_little_clock_skew() -> None:
+    soon = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=2)
+    event = validate_event(
+        {"event_id": "e", "type": "play", "user_id": "u", "item_id": "i", "ts": soon.isoformat()}
+    )
+    assert event.ts == soon
