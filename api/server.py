@@ -1,7 +1,8 @@
 """Running the app under uvicorn with the edges bounded.
 
-* headers: at most ``max_header_bytes`` per request head (h11's incomplete-event limit; the
-  httptools parser has none, so the h11 one is used), else 400 and the connection closed;
+* headers: a request head still incomplete after ``max_header_bytes`` gets 400 and the
+  connection closed (uvicorn's httptools protocol has no such bound; the app refuses a
+  complete head over the limit with 431);
 * a request must arrive whole, head and body, within ``request_read_timeout_s`` of its first
   byte, else the connection is closed (slowloris: a trickle of header or body bytes no longer
   holds a connection and a worker for ever); the app sees the disconnect as a 499;
@@ -14,29 +15,46 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import h11
 import uvicorn
 from fastapi import FastAPI
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from api.settings import Settings
 
 
-class GuardedH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol plus a deadline for reading each request."""
+class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol (the fast C parser) plus a bound on the request head and
+    a deadline for reading each request."""
 
     read_timeout_s = 10.0
+    max_head_bytes = 65_536
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._read_timer: asyncio.TimerHandle | None = None
+        self._head_done = True
+        self._head_bytes = 0
 
     def data_received(self, data: bytes) -> None:
-        if self._read_timer is None and self.conn.their_state is h11.IDLE:
+        if self._read_timer is None:  # the first bytes of a request: its clock starts
             self._read_timer = self.loop.call_later(self.read_timeout_s, self._read_too_slow)
+            self._head_done = False
         super().data_received(data)
-        if self.conn.their_state not in (h11.IDLE, h11.SEND_BODY):
-            self._cancel_read_timer()  # the request has arrived whole
+        if self._head_done or self.transport.is_closing():
+            self._head_bytes = 0
+            return
+        self._head_bytes += len(data)  # a head still incomplete after this many bytes
+        if self._head_bytes > self.max_head_bytes:
+            self.logger.info("refusing a request head over %d bytes", self.max_head_bytes)
+            self.send_400_response("Request head too large.")
+
+    def on_headers_complete(self) -> None:
+        self._head_done = True
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._cancel_read_timer()  # the request has arrived whole
+        super().on_message_complete()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_read_timer()
@@ -49,7 +67,7 @@ class GuardedH11Protocol(H11Protocol):
 
     def _read_too_slow(self) -> None:
         self._read_timer = None
-        if self.conn.their_state in (h11.IDLE, h11.SEND_BODY) and not self.transport.is_closing():
+        if not self.transport.is_closing():
             self.logger.info(
                 "closing a connection whose request took over %ss", self.read_timeout_s
             )
@@ -59,7 +77,12 @@ class GuardedH11Protocol(H11Protocol):
 def serve(app: FastAPI, settings: Settings) -> None:
     """``uvicorn.run`` with the bounds of ``settings``."""
     protocol = type(
-        "GuardedH11", (GuardedH11Protocol,), {"read_timeout_s": settings.request_read_timeout_s}
+        "GuardedHttpTools",
+        (GuardedHttpToolsProtocol,),
+        {
+            "read_timeout_s": settings.request_read_timeout_s,
+            "max_head_bytes": settings.max_header_bytes,
+        },
     )
     uvicorn.run(
         app,
@@ -67,7 +90,6 @@ def serve(app: FastAPI, settings: Settings) -> None:
         port=settings.port,
         log_level=settings.log_level,
         http=protocol,
-        h11_max_incomplete_event_size=settings.max_header_bytes,
         timeout_keep_alive=int(settings.keep_alive_s),
         limit_concurrency=settings.max_connections,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Literal
@@ -63,7 +64,8 @@ class Settings(BaseSettings):
     threads: int = Field(default=1, ge=1, le=256)
     # Admission control (api/admission.py): requests in flight per route class before a fast
     # 503 `overloaded`, and the deadline after which a request still waiting is answered 504.
-    max_in_flight_read: int = Field(default=8, ge=1, le=10_000)
+    # (reads: cores + 1 by default; measured in bench/README.md, "Overload")
+    max_in_flight_read: int = Field(default_factory=lambda: (os.cpu_count() or 1) + 1, ge=1)
     max_in_flight_events: int = Field(default=32, ge=1, le=10_000)
     max_in_flight_admin: int = Field(default=2, ge=1, le=100)
     request_deadline_s: float = Field(default=5.0, gt=0, le=600)

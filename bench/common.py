@@ -6,11 +6,17 @@ import json
 import os
 import platform
 import shlex
+import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 DEFAULT_QUERIES = Path(__file__).parent / "queries" / "search_queries.jsonl"
 RESULTS_DIR = Path(__file__).parent / "results"
@@ -136,3 +142,40 @@ def percentile(values: list[float], q: float) -> float:
     low = int(pos)
     high = min(low + 1, len(ordered) - 1)
     return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+
+
+@contextmanager
+def recsys_server(
+    env: dict[str, str], port: int, ready_timeout_s: float = 180.0, cwd: Path | None = None
+) -> Iterator[float]:
+    """``recsys serve`` (the production entry point: bounded edge, signals) on 127.0.0.1:port
+    with ``env``, from the checkout ``cwd`` (default: this one); yields seconds from spawn
+    to the first /readyz 200, then stops it (SIGTERM, so the exposure queue drains)."""
+    command = [sys.executable, "-m", "pipelines.cli", "serve", "--host", "127.0.0.1"]
+    command += ["--port", str(port)]
+    started = time.perf_counter()
+    server = subprocess.Popen(
+        command,
+        env={**env, "RECSYS_LOG_LEVEL": "warning"},
+        cwd=cwd or Path(__file__).resolve().parent.parent,
+    )
+    try:
+        while time.perf_counter() - started < ready_timeout_s:
+            if server.poll() is not None:
+                raise RuntimeError(f"server exited with code {server.returncode} before ready")
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        else:
+            raise TimeoutError(f"/readyz not 200 within {ready_timeout_s:.0f} s")
+        yield time.perf_counter() - started
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()

@@ -86,10 +86,14 @@ class Engine:
         doc_items = items.positions(documents["item_id"].to_list())
         doc_kinds = documents["kind"].to_numpy()
         vectors = np.load(directory / "vectors.npy").astype(np.float32)
-        if len(vectors) != len(documents) or not np.isfinite(vectors).all():
+        if len(vectors) != len(documents):
             raise ArtifactError(
                 f"{directory}/vectors.npy: {len(vectors)} vectors for {len(documents)} "
-                "documents, or non-finite values; rebuild the artifact"
+                "documents; rebuild the artifact"
+            )
+        if not np.isfinite(vectors).all():
+            raise ArtifactError(
+                f"{directory}/vectors.npy holds NaN or infinite values; rebuild the artifact"
             )
         index = PartitionedIndex.load(directory, doc_kinds, manifest.index)
         dense = DenseDocuments(doc_items, doc_kinds, vectors, index, len(items))

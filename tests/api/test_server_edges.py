@@ -12,7 +12,7 @@ import pytest
 import uvicorn
 
 from api.app import create_app
-from api.server import GuardedH11Protocol
+from api.server import GuardedHttpToolsProtocol
 from tests.api.conftest import FakeService, make_settings
 
 READ_TIMEOUT = 0.5
@@ -24,14 +24,17 @@ def server() -> Iterator[tuple[int, object]]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    protocol = type("Guarded", (GuardedH11Protocol,), {"read_timeout_s": READ_TIMEOUT})
+    protocol = type(
+        "Guarded",
+        (GuardedHttpToolsProtocol,),
+        {"read_timeout_s": READ_TIMEOUT, "max_head_bytes": 4096},
+    )
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
         port=port,
         log_level="warning",
         http=protocol,
-        h11_max_incomplete_event_size=4096,
     )
     uv = uvicorn.Server(config)
     thread = threading.Thread(target=uv.run, daemon=True)
@@ -101,3 +104,24 @@ def test_a_client_leaving_mid_body_is_a_499(server: tuple[int, object]) -> None:
         time.sleep(0.05)
     assert 'route="/v1/events",status="499"' in text.replace('method="POST",', "")
     assert 'status="500"' not in text
+
+
+def test_keep_alive_and_large_bodies_still_work(server: tuple[int, object]) -> None:
+    port, _ = server
+    events = ",".join(
+        f'{{"event_id": "e{n}", "type": "click", "user_id": "u1", "item_id": "m1"}}'
+        for n in range(150)
+    )
+    body = ('{"events": [' + events + "]}").encode()
+    assert len(body) > 4096  # bigger than the head limit, in the same packet as the head
+    post = (
+        b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+    )
+    get = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+        for payload in (post, get, get):  # one connection, three requests
+            conn.sendall(payload)
+            answer = conn.recv(65536)
+            assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+            time.sleep(READ_TIMEOUT / 2)  # idle between requests is not a slow request
