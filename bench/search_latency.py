@@ -94,6 +94,9 @@ def start_server(artifacts: Path, port: int, query_cache: int) -> subprocess.Pop
         "RECSYS_PORT": str(port),
         "RECSYS_LOG_LEVEL": "warning",
         "RECSYS_QUERY_CACHE_SIZE": str(query_cache),
+        # the concurrent phase runs CONCURRENCY clients: admit them all (no shedding), as
+        # before admission control existed, so throughput compares like for like
+        "RECSYS_MAX_IN_FLIGHT_READ": str(CONCURRENCY),
     }
     command = [sys.executable, "-m", "uvicorn", "--factory", "api.app:app_factory"]
     command += ["--host", HOST, "--port", str(port), "--log-level", "warning", "--no-access-log"]
