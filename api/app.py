@@ -176,7 +176,9 @@ def app_factory() -> FastAPI:
 def _stamp_limits(schema: dict[str, Any], settings: Settings) -> None:
     """Write this app's limits into its OpenAPI document: ``k`` (1..max_k, default
     default_k) and ``q`` (max_query_chars). The routers are shared, the limits are per app."""
-    for path in schema.get("paths", {}).values():
+    for route, path in schema.get("paths", {}).items():
+        if route == "/v1/suggest":  # its k has its own bound (MAX_SUGGESTIONS)
+            continue
         for operation in path.values():
             for param in operation.get("parameters", []):
                 if param.get("in") != "query":

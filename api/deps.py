@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 
 from api.errors import ApiError, redact_paths
 from api.lifecycle import EngineState
-from api.params import clean_query, get_filters
+from api.params import SOME_TEXT, clean_query, get_filters
 from api.settings import Settings
 from recsys.core.types import SearchFilters, SearchService
 from recsys.experiments.config import ExperimentConfig
@@ -76,6 +76,7 @@ def query_text(
             "whitespace collapsed; control characters (e.g. NUL) are rejected with 422; at "
             "most max_query_chars (RECSYS_MAX_QUERY_CHARS) characters after trimming.",
             examples=["film de science-fiction avec des robots"],
+            json_schema_extra={"pattern": SOME_TEXT, "minLength": 1},
         ),
     ],
 ) -> str:

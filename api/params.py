@@ -36,6 +36,20 @@ MAX_GENRE_CHARS = 64
 ITEM_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 LANG_PATTERN = r"^[a-z]{2}$"
 _ALLOWED_WHITESPACE_CONTROLS = frozenset("\t\n\r")
+# The OpenAPI schema states what the validators below enforce (they, not these patterns,
+# produce the error messages): no control characters (Unicode Cc), and for free text at
+# least one character that is not whitespace. Checked by the schemathesis test.
+NO_CONTROL = r"^[^\u0000-\u001f\u007f-\u009f]+$"
+_TEXT_CHAR = r"[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]"  # tab, CR, LF ok
+SOME_TEXT = rf"^{_TEXT_CHAR}*[^\s\u0000-\u001f\u007f-\u009f]{_TEXT_CHAR}*$"
+_NAME_CHAR = r"[^\u0000-\u001f\u007f-\u009f]"  # no control character at all
+SOME_NAME = rf"^{_NAME_CHAR}*[^\s\u0000-\u001f\u007f-\u009f]{_NAME_CHAR}*$"
+
+
+def comma_list_pattern(item: str, most: int | None = None) -> str:
+    """A schema pattern for a comma-separated list of ``item`` (spaces around items ok)."""
+    repeat = "*" if most is None else f"{{0,{most - 1}}}"
+    return rf"^\s*(?:{item})\s*(?:,\s*(?:{item})\s*){repeat}$"
 
 
 def _control_chars(text: str, allowed: frozenset[str] = frozenset()) -> list[str]:
@@ -128,6 +142,7 @@ UserIdQuery = Annotated[
         "personally reranked results; it also decides the user's experiment arm and is "
         "recorded with what was served.",
         examples=["414"],
+        json_schema_extra={"pattern": NO_CONTROL},
     ),
     AfterValidator(_clean_user_id),
 ]
@@ -141,6 +156,7 @@ RequiredUserIdQuery = Annotated[
         description="Opaque user id (1-128 chars, no control characters). Required. A user "
         "the engine does not know is not an error: they get cold-start recommendations.",
         examples=["414"],
+        json_schema_extra={"pattern": NO_CONTROL},
     ),
     AfterValidator(_clean_user_id),
 ]
@@ -173,8 +189,10 @@ def get_filters(
     genre: Annotated[
         str | None,
         Query(
-            description="Only items with this genre (1-64 characters).",
+            description="Only items with this genre (1-64 characters; any alias of a catalog "
+            "genre, case-insensitive; another value is a 422 listing the genres).",
             examples=["Science Fiction"],
+            json_schema_extra={"pattern": SOME_NAME, "maxLength": MAX_GENRE_CHARS},
         ),
         AfterValidator(_clean_genre),
     ] = None,
@@ -208,8 +226,12 @@ def get_filters(
         str | None,
         Query(
             description="Only items with one of these maturity ratings, comma-separated "
-            "(case-insensitive), e.g. `G,PG,TV-Y,TV-G`.",
+            "(case-insensitive), e.g. `G,PG,TV-Y,TV-G`; a rating the catalog does not have is a "
+            "422 listing them.",
             examples=["PG,PG-13,TV-PG"],
+            json_schema_extra={
+                "pattern": comma_list_pattern("[A-Za-z0-9+-]{1,16}", MAX_MATURITY_RATINGS)
+            },
         ),
         AfterValidator(_parse_maturity_ratings),
     ] = None,
@@ -295,6 +317,7 @@ FacetsQuery = Annotated[
         description="Comma-separated fields to count values of over all the matches (not "
         f"just this page): any of {', '.join(FACET_FIELDS)}. Year counts by decade.",
         examples=["genre,type"],
+        json_schema_extra={"pattern": comma_list_pattern("|".join(FACET_FIELDS))},
     ),
     AfterValidator(comma_names(FACET_FIELDS, "facet")),
 ]

@@ -30,6 +30,7 @@ from pydantic import BaseModel, Field
 
 from api.errors import ApiError
 from api.observability import Metrics
+from api.params import NO_CONTROL
 from api.routes.serving import request_id_of
 from api.schemas import error_responses
 from recsys.events.schema import EVENT_TYPES, MAX_POSITION, InvalidEventError, validate_events
@@ -45,13 +46,27 @@ _EVENT_JSON_SCHEMA: dict[str, Any] = {
     "required": ["event_id", "type", "user_id", "item_id"],
     "additionalProperties": False,
     "properties": {
-        "event_id": {"type": "string", "minLength": 1, "maxLength": 128, "example": "e-7f3a"},
+        "event_id": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 128,
+            "pattern": NO_CONTROL,
+            "example": "e-7f3a",
+        },
         "type": {"type": "string", "enum": list(EVENT_TYPES), "example": "click"},
-        "user_id": {"type": "string", "minLength": 1, "maxLength": 128, "example": "414"},
+        "user_id": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 128,
+            "pattern": NO_CONTROL,
+            "example": "414",
+        },
         "item_id": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$", "example": "5618"},
         "request_id": {
             "type": "string",
+            "minLength": 1,
             "maxLength": 128,
+            "pattern": NO_CONTROL,
             "description": "request_id of the search/recommendations response it came from",
         },
         "position": {
@@ -64,11 +79,14 @@ _EVENT_JSON_SCHEMA: dict[str, Any] = {
             "type": "string",
             "format": "date-time",
             "example": "2026-11-20T12:00:00Z",
-            "description": "ISO 8601 with a timezone (naive times are rejected); "
-            "default: arrival time",
+            "description": "ISO 8601 with a timezone (naive times are rejected), from "
+            "1995-01-01 to the time of arrival plus 5 minutes (else 422); default: arrival time",
         },
         "value": {"type": "number", "description": "required for ratings; finite"},
     },
+    # a rating carries its value
+    "if": {"properties": {"type": {"const": "rating"}}, "required": ["type"]},
+    "then": {"required": ["value"]},
 }
 _BATCH_JSON_SCHEMA: dict[str, Any] = {
     "type": "object",

@@ -10,7 +10,7 @@ from pydantic import AfterValidator
 
 from api.admission import check_deadline
 from api.deps import EngineDep
-from api.params import clean_prefix, comma_names
+from api.params import SOME_TEXT, clean_prefix, comma_list_pattern, comma_names
 from api.routes.serving import log_served, request_id_of, served_record
 from api.schemas import SuggestResponse, error_responses
 from recsys.core.types import SUGGEST_KINDS, SuggestRequest
@@ -36,6 +36,7 @@ def suggest(
             description="The text typed so far (1-200 characters). A trailing space ends "
             "the last word: `star ` completes to Star Wars but not Stardust.",
             examples=["star w", "nolan", "amél"],
+            json_schema_extra={"pattern": SOME_TEXT, "minLength": 1},
         ),
         AfterValidator(clean_prefix),
     ],
@@ -46,6 +47,7 @@ def suggest(
             description=f"Comma-separated kinds to suggest: any of {', '.join(SUGGEST_KINDS)} "
             "(default all).",
             examples=["title,person"],
+            json_schema_extra={"pattern": comma_list_pattern("|".join(SUGGEST_KINDS))},
         ),
         AfterValidator(comma_names(SUGGEST_KINDS, "kind")),
     ] = None,

@@ -170,6 +170,8 @@ def validate_event(raw: object) -> Event:
     if not isinstance(item_id, str) or not _ITEM_ID.fullmatch(item_id):
         raise _FieldError("item_id", "must be 1..64 letters, digits, '_' or '-'")
     position, value = raw.get("position"), raw.get("value")
+    if type(position) is float and position.is_integer():  # JSON 3.0 is the integer 3
+        position = int(position)
     if position is not None and (type(position) is not int or not 0 <= position <= MAX_POSITION):
         raise _FieldError("position", f"must be an integer in 0..{MAX_POSITION}")
     if value is None and kind == "rating":
