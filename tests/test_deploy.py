@@ -1,0 +1,70 @@
+"""deploy/: the Kubernetes manifests validate against the Kubernetes API schemas (offline,
+kubernetes-validate), the probes point at the real health routes, and the compose file and
+Dockerfile wire what the service needs. (Building the image needs a Docker daemon and a base
+image registry: not available in CI; see deploy/README.md.)"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from api.app import create_app
+from api.settings import Settings
+from tests.api.conftest import make_settings
+
+DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
+K8S_VERSION = "1.30"
+MANIFESTS = sorted((DEPLOY / "k8s").glob("*.yaml"))
+
+
+def documents(path: Path) -> list[dict[str, Any]]:
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+
+
+@pytest.mark.parametrize("path", MANIFESTS, ids=[p.name for p in MANIFESTS])
+def test_manifest_is_valid_kubernetes(path: Path) -> None:
+    for doc in documents(path):
+        kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+
+
+def test_the_validator_refuses_a_broken_manifest() -> None:
+    (service,) = documents(DEPLOY / "k8s" / "service.yaml")
+    service["spec"]["ports"] = [{"name": "http", "port": "eighty", "targetPort": "http"}]
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(service, K8S_VERSION, strict=True)
+
+
+def test_probes_use_the_health_routes_and_the_api_serves_them() -> None:
+    (api,) = documents(DEPLOY / "k8s" / "statefulset.yaml")
+    (container,) = api["spec"]["template"]["spec"]["containers"]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["resources"]["requests"] and container["resources"]["limits"]
+    paths = create_app(make_settings()).openapi()["paths"]
+    assert {"/readyz", "/healthz"} <= set(paths)
+    (pdb,) = documents(DEPLOY / "k8s" / "pdb.yaml")
+    assert pdb["spec"]["selector"]["matchLabels"] == api["spec"]["selector"]["matchLabels"]
+    config = documents(DEPLOY / "k8s" / "configmap.yaml")[0]["data"]
+    assert all(key.startswith("RECSYS_") for key in config)
+    assert set(config) <= {f"RECSYS_{name.upper()}" for name in Settings.model_fields}
+
+
+def test_compose_runs_the_build_before_the_api_on_shared_volumes() -> None:
+    compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
+    build, api = compose["services"]["build"], compose["services"]["api"]
+    assert build["command"][:2] == ["recsys", "build"]
+    assert api["depends_on"]["build"]["condition"] == "service_completed_successfully"
+    assert "artifacts:/var/lib/recsys/artifacts:ro" in api["volumes"]
+    assert "/readyz" in " ".join(api["healthcheck"]["test"])
+
+
+def test_dockerfile_is_multi_stage_non_root_and_pinned() -> None:
+    text = (DEPLOY / "Dockerfile").read_text()
+    assert text.count("\nFROM ") >= 2 and "AS runtime" in text
+    assert "-c constraints.txt" in text  # the CPU torch pin
+    assert "\nUSER recsys" in text and "HEALTHCHECK" in text
+    assert 'CMD ["recsys", "serve"]' in text
