@@ -26,6 +26,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import REQUEST_ID_HEADER
+from api.logs import access_line
 from recsys.events.store import ExposureLogger
 
 logger = logging.getLogger("api")
@@ -180,11 +181,19 @@ class ObservabilityMiddleware:
         try:
             await self.app(scope, receive, send_with_request_id)
         finally:
-            self.metrics.observe(
-                _route_template(scope),
-                str(scope.get("method", "")),
-                status,
-                time.perf_counter() - started,
+            seconds = time.perf_counter() - started
+            route, method = _route_template(scope), str(scope.get("method", ""))
+            self.metrics.observe(route, method, status, seconds)
+            state = scope.get("state") or {}
+            access_line(
+                state,
+                {
+                    "request_id": request_id,
+                    "route": route,
+                    "method": method,
+                    "status": status,
+                    "latency_ms": round(seconds * 1000, 2),
+                },
             )
 
 

@@ -19,6 +19,7 @@ import uvicorn
 from fastapi import FastAPI
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from api.logs import configure_logging
 from api.settings import Settings
 
 
@@ -84,8 +85,11 @@ def serve(app: FastAPI, settings: Settings) -> None:
             "max_head_bytes": settings.max_header_bytes,
         },
     )
+    configure_logging(settings.log_level, settings.log_format)
     uvicorn.run(
         app,
+        access_log=False,  # api.access logs every request, with its request id and version
+        log_config=None,  # keep the handlers configure_logging installed
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     max_k: int = Field(default=100, ge=1, le=10_000)
     default_k: int = Field(default=10, ge=1)
     log_level: LogLevel = "info"
+    # `json`: one JSON object per log line (request id, route, status, latency, model
+    # version, variant as fields); `text` for a terminal. Used by `recsys serve`.
+    log_format: Literal["text", "json"] = "text"
     # When set, one JSON line per served search/similar/item/recommendations request is
     # appended here.
     request_log: Path | None = None

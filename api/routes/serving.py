@@ -64,7 +64,10 @@ def request_log_of(request: Request) -> RequestLog | None:
 
 
 def log_served(request: Request, record: dict[str, Any]) -> None:
-    """Append a :func:`served_record` to the app's request log, if it has one."""
+    """Append a :func:`served_record` to the app's request log, if it has one; the version
+    and variant also go on the request's state, for its access log line."""
+    request.state.model_version = record.get("model_version")
+    request.state.variant = record.get("params", {}).get("variant")
     request_log = request_log_of(request)
     if request_log is not None:
         request_log.write(record)
