@@ -49,6 +49,7 @@ from api.routes import (
     suggest,
 )
 from api.settings import Settings
+from api.tracing import install_tracing
 from recsys.events.store import ExposureLogger, SqliteEventStore
 from recsys.experiments.serving import load_served_experiments
 
@@ -164,6 +165,7 @@ def create_app(settings: Settings, engine_loader: EngineLoader | None = None) ->
     for module in routers:
         app.include_router(module.router)
     app.mount(docs.STATIC_PATH, StaticFiles(directory=docs.STATIC_DIR), name="static")
+    install_tracing(app)  # only when OTEL_* asks for it
     _install_openapi(app, settings)
     return app
 

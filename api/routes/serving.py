@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import Request
 
 from api.observability import RequestLog
+from api.tracing import stage_spans
 from recsys.events.schema import Exposure
 from recsys.events.store import ExposureLogger
 from recsys.experiments.serving import Served
@@ -153,6 +154,7 @@ def log_response(
             timings_ms=dict(served.result.timings_ms),
         ),
     )
+    stage_spans(request, started, dict(served.result.timings_ms))
     log_exposure(
         exposure_logger_of(request),
         request_id=request_id,
