@@ -148,17 +148,22 @@ def _malformed_utf8(scope: Scope) -> str | None:
     return None
 
 
-def check_deadline(state: Any) -> None:
+def check_deadline(request: Any) -> None:
     """Raise 504 ``deadline_exceeded`` when the request waited past its deadline (before the
-    engine work starts: work nobody waits for any more is not done)."""
-    deadline = getattr(state, "deadline", None)
-    if deadline is not None and time.monotonic() > deadline:
-        raise ApiError(
-            504,
-            "deadline_exceeded",
-            "the request waited past its deadline before it could run; retry",
-            headers={"Retry-After": "1"},
-        )
+    engine work starts: work nobody waits for any more is not done); counted in
+    ``recsys_requests_timed_out_total``."""
+    deadline = getattr(request.state, "deadline", None)
+    if deadline is None or time.monotonic() <= deadline:
+        return
+    metrics = getattr(request.app.state, "metrics", None)
+    if metrics is not None:
+        metrics.timed_out.inc()
+    raise ApiError(
+        504,
+        "deadline_exceeded",
+        "the request waited past its deadline before it could run; retry",
+        headers={"Retry-After": "1"},
+    )
 
 
 async def send_error(

@@ -77,6 +77,12 @@ class Metrics:
             ["route_class"],
             registry=self.registry,
         )
+        self.timed_out = Counter(
+            "recsys_requests_timed_out",
+            "Requests answered 504 deadline_exceeded: they waited past the deadline for a "
+            "worker and were not computed.",
+            registry=self.registry,
+        )
         self.in_flight = Gauge(
             "recsys_requests_in_flight",
             "Requests being served now, by route class.",

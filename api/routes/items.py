@@ -30,7 +30,7 @@ def get_item(
     item_id: ItemIdPath,
     lang: LangQuery = None,
 ) -> ItemResponse:
-    check_deadline(request.state)  # waited too long for a worker: do not start
+    check_deadline(request)  # waited too long for a worker: do not start
     started = time.perf_counter()
     metadata = to_jsonable(engine.item(item_id, lang=lang))
     if not isinstance(metadata, dict):
@@ -67,7 +67,7 @@ def similar(
     k: PageSize,
     lang: LangQuery = None,
 ) -> SearchResponse:
-    check_deadline(request.state)  # waited too long for a worker: do not start
+    check_deadline(request)  # waited too long for a worker: do not start
     started = time.perf_counter()
     result = engine.similar(SimilarRequest(item_id, k, check_filters(filters), lang))
     response = respond(

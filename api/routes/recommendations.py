@@ -68,7 +68,7 @@ def recommendations(
 ) -> RecommendationResponse:
     # A plain `def`: FastAPI runs it in the thread pool, so the CPU-bound engine call
     # does not block the event loop.
-    check_deadline(request.state)  # waited too long for a worker: do not start
+    check_deadline(request)  # waited too long for a worker: do not start
     started = time.perf_counter()
     request_id = request_id_of(request)
     arm = assignment_for(experiments, "recommendations", user_id, variant)

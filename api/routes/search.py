@@ -99,7 +99,7 @@ def search(
 ) -> SearchResponse:
     # A plain `def`: FastAPI runs it in the thread pool, so the CPU-bound engine call
     # does not block the event loop.
-    check_deadline(request.state)  # waited too long for a worker: do not start
+    check_deadline(request)  # waited too long for a worker: do not start
     started = time.perf_counter()
     arm = assignment_for(experiments, "search", user_id, variant)
     search_request = SearchRequest(

@@ -52,7 +52,7 @@ def suggest(
         AfterValidator(comma_names(SUGGEST_KINDS, "kind")),
     ] = None,
 ) -> SuggestResponse:
-    check_deadline(request.state)  # waited too long for a worker: do not start
+    check_deadline(request)  # waited too long for a worker: do not start
     started = time.perf_counter()
     wanted = tuple(kinds.split(",")) if kinds else SUGGEST_KINDS
     result = engine.suggest(SuggestRequest(q, k, wanted))

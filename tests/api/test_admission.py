@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from api.admission import check_deadline, route_class
 from api.errors import ApiError
+from api.observability import Metrics
 from recsys.core.types import SearchRequest, SearchResult
 from tests.api.conftest import FakeService
 
@@ -58,11 +59,20 @@ def test_requests_past_the_limit_are_shed_fast(make_client: Callable[..., TestCl
 
 
 def test_deadline() -> None:
-    check_deadline(SimpleNamespace(deadline=time.monotonic() + 10))  # in time
-    check_deadline(SimpleNamespace())  # no deadline (not admitted through the middleware)
+    metrics = Metrics()
+
+    def request(**state: float) -> SimpleNamespace:
+        return SimpleNamespace(
+            state=SimpleNamespace(**state),
+            app=SimpleNamespace(state=SimpleNamespace(metrics=metrics)),
+        )
+
+    check_deadline(request(deadline=time.monotonic() + 10))  # in time
+    check_deadline(request())  # no deadline (not admitted through the middleware)
     with pytest.raises(ApiError) as err:
-        check_deadline(SimpleNamespace(deadline=time.monotonic() - 0.01))
+        check_deadline(request(deadline=time.monotonic() - 0.01))
     assert (err.value.status_code, err.value.code) == (504, "deadline_exceeded")
+    assert "recsys_requests_timed_out_total 1.0" in metrics.render()[0].decode()
 
 
 @pytest.mark.parametrize(
