@@ -166,13 +166,16 @@ def main(argv: list[str] | None = None) -> int:
     }
     with recsys_server(env, port, cwd=args.checkout) as startup_s:
         asyncio.run(closed_loop(base, queries, 2, 5.0))  # warm-up
-        closed = {
-            n: round(asyncio.run(closed_loop(base, queries, n, 10.0)), 1)
-            for n in range(1, args.clients + 1)
-        }
+        closed, client_cpu = {}, {}
+        for n in range(1, args.clients + 1):
+            cpu = time.process_time()
+            closed[n] = round(asyncio.run(closed_loop(base, queries, n, 10.0)), 1)
+            client_cpu[f"closed_{n}"] = round((time.process_time() - cpu) / 10.0, 3)
         saturation = max(closed.values())
         rate = args.factor * saturation
+        cpu = time.process_time()
         results = asyncio.run(open_loop(base, queries, rate, args.seconds, args.client_timeout_s))
+        client_cpu["overload"] = round((time.process_time() - cpu) / args.seconds, 3)
         drained = drain_seconds(base)
     summary = report(results, args.seconds, args.deadline_s)
     payload = {
@@ -181,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
         "startup_s": round(startup_s, 1),
         "saturation_rps": round(saturation, 1),
         "closed_loop_rps_by_clients": closed,
+        # cores the load generator itself used (it shares the machine with the server)
+        "client_cores_used": client_cpu,
         "factor": args.factor,
         "seconds": args.seconds,
         "deadline_s": args.deadline_s,
