@@ -7,7 +7,9 @@ is read from ``data_dir`` and its checksum is recorded in the manifest.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -127,7 +129,14 @@ def build(
     if logged is not None:
         personal.info["logged_events"] = logged.summary
     inputs = input_checksums(data_dir)
-    hashed: tuple[object, ...] = (sorted(inputs.items()), search.encoder.config.fingerprint())
+    # the model configuration is an input too: two builds that differ only in --config
+    # (e.g. learn_from_clicks) must not share a content hash
+    config = json.dumps(dataclasses.asdict(options.config), sort_keys=True, default=str)
+    hashed: tuple[object, ...] = (
+        sorted(inputs.items()),
+        search.encoder.config.fingerprint(),
+        config,
+    )
     if logged is not None:  # the events are an input too (a build without them hashes as before)
         hashed += (logged.summary["sha256"],)
         if logged.searches.height:  # clicked search pages train the search rankers

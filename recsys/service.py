@@ -44,10 +44,19 @@ from recsys.search.highlight import highlight_hit
 from recsys.search.hybrid import RETRIEVAL_MODES, HybridSearcher, SearchOptions
 from recsys.search.lexical import LexicalIndex, LexicalParams
 from recsys.search.partitioned_index import PartitionedIndex
-from recsys.search.relevance import RelevanceFloors
+from recsys.search.relevance import RelevanceFloors, RelevanceParams
 from recsys.search.suggest import SuggestIndex
 
 SELF_CHECK_TITLES = 3  # the most watched titles must find themselves before a version serves
+
+
+def relevance_params(values: dict[str, Any], directory: Path) -> RelevanceParams:
+    """The relevance rules the artifact was calibrated with (its manifest's
+    ``search.relevance_params``; the code's defaults for an artifact without them)."""
+    try:
+        return RelevanceParams(**values)
+    except (TypeError, ValueError) as exc:
+        raise ArtifactError(f"{directory}: invalid search.relevance_params: {exc}") from exc
 
 
 class Engine:
@@ -104,7 +113,15 @@ class Engine:
         if "dense_floor" not in relevance:
             raise ArtifactError(f"{directory}: the manifest has no relevance threshold; rebuild")
         floors = RelevanceFloors.from_calibration(relevance)
-        searcher = HybridSearcher(items, dense, lexical, encoder, options, floors)
+        searcher = HybridSearcher(
+            items,
+            dense,
+            lexical,
+            encoder,
+            options,
+            floors,
+            relevance_params(manifest.search.get("relevance_params", {}), directory),
+        )
         searcher.warm_up()
         recommender, personal, anonymous = load_personalized(
             directory, manifest.personalization, items, doc_items, doc_kinds, vectors

@@ -3,6 +3,7 @@ and its CLI."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -129,6 +130,15 @@ def test_rebuild_reencodes_nothing(tmp_path: Path) -> None:
     assert (root / CACHE_SUBDIR).is_dir()
     # same inputs and encoder: same content hash suffix
     assert first.name.split("-")[-1] == second.name.split("-")[-1]
+    # the model configuration is an input too
+    other = dataclasses.replace(
+        options().config,
+        search_training=dataclasses.replace(
+            options().config.search_training, learn_from_clicks=False
+        ),
+    )
+    third = build(DATA, root, options(config=other), encoder=HashingEncoder())
+    assert third.name.split("-")[-1] != second.name.split("-")[-1]
 
 
 def test_no_cache_option(tmp_path: Path) -> None:

@@ -140,3 +140,17 @@ def test_repeated_queries_reuse_the_cached_embedding(artifact: Path) -> None:
     uncached.search(SearchRequest("toy story", k=3))
     uncached.search(SearchRequest("toy story", k=3))
     assert CountingHashing.calls == 3
+
+
+def test_relevance_rules_come_from_the_manifest(engine: Engine, artifact: Path) -> None:
+    from recsys.core.artifacts import load_manifest
+    from recsys.search.relevance import RelevanceParams
+    from recsys.service import relevance_params
+
+    _, manifest = load_manifest(artifact)
+    written = manifest.search["relevance_params"]
+    assert engine.searcher.relevance == RelevanceParams(**written)
+    assert relevance_params({"min_words": 3, "word_share": 0.5}, artifact).min_words == 3
+    assert relevance_params({}, artifact) == RelevanceParams()  # an artifact without them
+    with pytest.raises(ArtifactError, match="relevance_params"):
+        relevance_params({"min_words": 3, "mystery": 1}, artifact)
