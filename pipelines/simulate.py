@@ -24,7 +24,7 @@ from __future__ import annotations
 import csv
 import random
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -118,10 +118,59 @@ def simulate_page(
     return events
 
 
-def _sessions(users: Sequence[str], sessions: int) -> Iterator[tuple[str, int]]:
+def sessions_of(users: Sequence[str], sessions: int) -> Iterator[tuple[str, int]]:
+    """(user, session) jobs: every user once per session, session by session."""
     for session in range(sessions):
         for user in users:
             yield user, session
+
+
+# what one simulated page came to: (variant, or None when the request failed; events posted;
+# events accepted)
+PageOutcome = tuple[str | None, int, int]
+
+
+def react(
+    client: httpx.Client,
+    base: str,
+    request_id: str,
+    user: str,
+    response: httpx.Response,
+    truth: dict[str, float],
+    model: ClickModel,
+    rng: random.Random,
+) -> PageOutcome:
+    """The user looks at the served page under the click model; their events are posted."""
+    if response.status_code != 200:
+        return None, 0, 0
+    body = response.json()
+    items = [item["item_id"] for item in body["items"]]
+    events = simulate_page(request_id, user, items, truth, model, rng)
+    accepted = 0
+    if events:
+        posted = client.post(f"{base}/v1/events", json={"events": events})
+        posted.raise_for_status()
+        accepted = int(posted.json()["accepted"])
+    return body.get("variant") or "(none)", len(events), accepted
+
+
+def drive(
+    jobs: Iterable[tuple[str, int]],
+    one: Callable[[tuple[str, int]], PageOutcome],
+    workers: int,
+) -> SimulationStats:
+    """Run ``one`` over the jobs on ``workers`` threads and add up what the pages came to."""
+    stats = SimulationStats()
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for variant, posted_n, accepted_n in pool.map(one, jobs):
+            stats.requests += 1
+            if variant is None:
+                stats.failed_requests += 1
+                continue
+            stats.by_variant[variant] = stats.by_variant.get(variant, 0) + 1
+            stats.events_posted += posted_n
+            stats.events_accepted += accepted_n
+    return stats
 
 
 def run_simulation(
@@ -137,11 +186,10 @@ def run_simulation(
 ) -> SimulationStats:
     """Every user asks for recommendations ``sessions`` times and reacts to each page."""
     model = model or ClickModel()
-    stats = SimulationStats()
     base = url.rstrip("/")
     with httpx.Client(timeout=timeout_s, limits=httpx.Limits(max_connections=workers)) as client:
 
-        def one(job: tuple[str, int]) -> tuple[str | None, int, int]:
+        def one(job: tuple[str, int]) -> PageOutcome:
             user, session = job
             request_id = f"{seed}-{user}-{session}"
             rng = random.Random(f"{seed}:{user}:{session}")
@@ -150,28 +198,9 @@ def run_simulation(
                 params={"user_id": user, "k": k},
                 headers={"X-Request-ID": request_id},
             )
-            if response.status_code != 200:
-                return None, 0, 0
-            body = response.json()
-            items = [item["item_id"] for item in body["items"]]
-            events = simulate_page(request_id, user, items, truth.get(user, {}), model, rng)
-            accepted = 0
-            if events:
-                posted = client.post(f"{base}/v1/events", json={"events": events})
-                posted.raise_for_status()
-                accepted = int(posted.json()["accepted"])
-            return body.get("variant") or "(none)", len(events), accepted
+            return react(client, base, request_id, user, response, truth.get(user, {}), model, rng)
 
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            for variant, posted_n, accepted_n in pool.map(one, _sessions(users, sessions)):
-                stats.requests += 1
-                if variant is None:
-                    stats.failed_requests += 1
-                    continue
-                stats.by_variant[variant] = stats.by_variant.get(variant, 0) + 1
-                stats.events_posted += posted_n
-                stats.events_accepted += accepted_n
-    return stats
+        return drive(sessions_of(users, sessions), one, workers)
 
 
 def wait_for_exposures(read: Any, expected: int, timeout_s: float = 20.0) -> pl.DataFrame:

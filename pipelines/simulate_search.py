@@ -20,13 +20,20 @@ from __future__ import annotations
 import random
 import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 import httpx
 import numpy as np
 
-from pipelines.simulate import RELEVANT_RATING, ClickModel, SimulationStats, simulate_page
+from pipelines.simulate import (
+    RELEVANT_RATING,
+    ClickModel,
+    PageOutcome,
+    SimulationStats,
+    drive,
+    react,
+    sessions_of,
+)
 from recsys.ranking.derived_queries import derive_query
 
 OTHER_HELD_OUT = 3.0  # grade 1 under ClickModel.grade: relevant, not what they came for
@@ -93,12 +100,11 @@ def run_search_simulation(
 ) -> SimulationStats:
     """Every user searches ``sessions`` times and reacts to each results page."""
     model = model or ClickModel()
-    stats = SimulationStats()
     base = url.rstrip("/")
     with httpx.Client(timeout=timeout_s, limits=httpx.Limits(max_connections=workers)) as client:
         rows = ItemRows(client, base)
 
-        def one(job: tuple[str, int]) -> tuple[str | None, int, int]:
+        def one(job: tuple[str, int]) -> PageOutcome:
             user, session = job
             asked = session_query(user, session, truth[user], rows, seed)
             if asked is None:
@@ -110,29 +116,8 @@ def run_search_simulation(
                 params={"q": query, "user_id": user, "k": k},
                 headers={"X-Request-ID": request_id},
             )
-            if response.status_code != 200:
-                return None, 0, 0
-            body = response.json()
-            items = [item["item_id"] for item in body["items"]]
+            grades = page_truth(target, truth[user])
             rng = random.Random(f"{seed}:search-clicks:{user}:{session}")
-            events = simulate_page(
-                request_id, user, items, page_truth(target, truth[user]), model, rng
-            )
-            accepted = 0
-            if events:
-                posted = client.post(f"{base}/v1/events", json={"events": events})
-                posted.raise_for_status()
-                accepted = int(posted.json()["accepted"])
-            return body.get("variant") or "(none)", len(events), accepted
+            return react(client, base, request_id, user, response, grades, model, rng)
 
-        jobs = [(user, session) for session in range(sessions) for user in users]
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            for variant, posted_n, accepted_n in pool.map(one, jobs):
-                stats.requests += 1
-                if variant is None:
-                    stats.failed_requests += 1
-                    continue
-                stats.by_variant[variant] = stats.by_variant.get(variant, 0) + 1
-                stats.events_posted += posted_n
-                stats.events_accepted += accepted_n
-    return stats
+        return drive(sessions_of(users, sessions), one, workers)
