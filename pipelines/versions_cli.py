@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from recsys.core.artifacts import current_version, list_versions, load_manifest, set_current
+from recsys.core.artifacts import current_version, describe_versions, list_versions, set_current
 from recsys.core.errors import RecsysError
 
 ArtifactsOpt = Annotated[Path, typer.Option(help="artifact root (holds `current`)")]
@@ -25,35 +25,13 @@ def _fail(exc: Exception) -> None:
     raise typer.Exit(code=2)
 
 
-def version_rows(root: Path) -> list[dict[str, Any]]:
-    pointer = current_version(root)
-    rows = []
-    for name in list_versions(root):
-        row: dict[str, Any] = {"version": name, "current": name == pointer}
-        try:
-            _, manifest = load_manifest(root / name, verify_checksums=False)
-        except RecsysError as exc:
-            rows.append({**row, "complete": False, "problem": str(exc)})
-            continue
-        rows.append(
-            {
-                **row,
-                "complete": True,
-                "created_at": manifest.created_at,
-                "code_version": manifest.code_version,
-                "encoder": manifest.encoder.get("model"),
-            }
-        )
-    return rows
-
-
 def versions(
     artifacts: ArtifactsOpt = Path("artifacts"),
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """List the published versions, oldest first; `*` marks the one `current` names."""
     try:
-        rows = version_rows(artifacts)
+        rows = describe_versions(artifacts)
     except RecsysError as exc:
         _fail(exc)
     if as_json:

@@ -17,7 +17,7 @@ from api.errors import ApiError
 from api.reload import Reloader
 from api.schemas import error_responses
 from api.settings import Settings
-from recsys.core.artifacts import current_version, list_versions, load_manifest
+from recsys.core.artifacts import current_version, describe_versions
 from recsys.core.errors import ArtifactError
 
 
@@ -87,31 +87,10 @@ def versions(request: Request) -> dict[str, Any]:
     root = settings.artifacts_dir
     serving = reloader.state.model_version
     try:
-        names = list_versions(root)
+        rows = [{**row, "serving": row["version"] == serving} for row in describe_versions(root)]
         pointer = current_version(root)
     except ArtifactError:
-        names, pointer = [], None
-    rows = []
-    for name in names:
-        row: dict[str, Any] = {
-            "version": name,
-            "serving": name == serving,
-            "current": name == pointer,
-        }
-        try:
-            _, manifest = load_manifest(root / name, verify_checksums=False)
-        except ArtifactError:
-            rows.append({**row, "complete": False})
-            continue
-        rows.append(
-            {
-                **row,
-                "complete": True,
-                "created_at": manifest.created_at,
-                "code_version": manifest.code_version,
-                "encoder": manifest.encoder.get("model"),
-            }
-        )
+        rows, pointer = [], None
     refused = reloader.state.refused
     return {
         "serving": serving,

@@ -152,6 +152,31 @@ def current_version(root: Path) -> str | None:
     return pointer.read_text().strip() or None if pointer.is_file() else None
 
 
+def describe_versions(root: Path) -> list[dict[str, Any]]:
+    """Every published version under ``root``, oldest first: ``version``, ``current``,
+    ``complete``, and from its manifest (checksums not verified) ``created_at``,
+    ``code_version``, ``encoder``; an unreadable one says its ``problem``."""
+    pointer = current_version(root)
+    rows: list[dict[str, Any]] = []
+    for name in list_versions(root):
+        row: dict[str, Any] = {"version": name, "current": name == pointer}
+        try:
+            _, manifest = load_manifest(Path(root) / name, verify_checksums=False)
+        except ArtifactError as exc:
+            rows.append({**row, "complete": False, "problem": str(exc)})
+            continue
+        rows.append(
+            {
+                **row,
+                "complete": True,
+                "created_at": manifest.created_at,
+                "code_version": manifest.code_version,
+                "encoder": manifest.encoder.get("model"),
+            }
+        )
+    return rows
+
+
 def set_current(root: Path, name: str) -> Path:
     """Point ``root/current`` at version ``name`` atomically (write, then rename); the
     version must be a complete one (its manifest and checksums verify)."""
