@@ -36,6 +36,7 @@ from bench.common import (
     load_queries,
     percentile,
     run_header,
+    stop_process,
     write_json,
 )
 from recsys.core.types import SearchRequest
@@ -160,12 +161,7 @@ def running_server(artifacts: Path, query_cache: int) -> Iterator[tuple[httpx.Cl
         with httpx.Client(base_url=f"http://{HOST}:{port}", limits=limits, timeout=60) as client:
             yield client, wait_ready(client, server, started)
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_process(server)
 
 
 def bench_http(artifacts: Path, texts: list[str], n: int, query_cache: int) -> dict[str, Any]:
