@@ -46,7 +46,11 @@ def default_engine_loader(settings: Settings) -> SearchService:
 
     logger.info("threads pinned: %s", pin_threads(settings.threads))
     return Engine.load(
-        settings.artifacts_dir, device=settings.encoder_device, options=settings.search_options
+        settings.artifacts_dir,
+        device=settings.encoder_device,
+        options=settings.search_options,
+        query_backend=settings.query_encoder,
+        threads=settings.threads,
     )
 
 

@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     experiments_path: Path | None = DEFAULT_EXPERIMENTS
     # Passed to the engine loader (e.g. "cpu", "cuda", "cuda:1"); None lets the engine choose.
     encoder_device: str | None = None
+    # How queries are encoded: auto (ONNX Runtime on CPU where the model supports it: int8
+    # weights for MiniLM, fp32 for e5, as measured; else PyTorch), torch, onnx (fp32) or
+    # onnx-int8. The artifact's vectors are the same either way; bench/README.md, "Query
+    # encoding on ONNX Runtime", has the numbers.
+    query_encoder: Literal["auto", "torch", "onnx", "onnx-int8"] = "auto"
     # Query embeddings cached for repeated queries (0 disables the cache).
     query_cache_size: int = Field(default=4096, ge=0, le=1_000_000)
     # Retrieval and fusion knobs, e.g. RECSYS_SEARCH__FUSION_DEPTH=150 (validated). The query

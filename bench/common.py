@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -109,6 +110,16 @@ def machine_info() -> dict[str, Any]:
     except ImportError:  # pragma: no cover - torch is a hard dependency of the engine
         pass
     return info
+
+
+def add_query_encoder_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--query-encoder",
+        default="auto",
+        choices=("auto", "torch", "onnx", "onnx-int8"),
+        help="how queries are encoded (RECSYS_QUERY_ENCODER; default auto: ONNX Runtime on "
+        "CPU where the model allows, the service's default)",
+    )
 
 
 def run_header() -> dict[str, Any]:

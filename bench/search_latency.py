@@ -32,6 +32,7 @@ import httpx
 from bench.common import (
     DEFAULT_QUERIES,
     RESULTS_DIR,
+    add_query_encoder_option,
     artifact_info,
     load_queries,
     percentile,
@@ -191,9 +192,11 @@ def main(argv: list[str] | None = None) -> int:
         default=0,
         help="engine query-embedding cache size (default 0: every request encodes its query)",
     )
+    add_query_encoder_option(parser)
     args = parser.parse_args(argv)
     if args.n < 1:
         parser.error("--n must be >= 1")
+    os.environ["RECSYS_QUERY_ENCODER"] = args.query_encoder  # the HTTP server's, too
 
     from recsys.core.artifacts import load_manifest
     from recsys.search.hybrid import SearchOptions
@@ -211,7 +214,12 @@ def main(argv: list[str] | None = None) -> int:
     }
 
     started = time.perf_counter()
-    engine = Engine.load(args.artifacts, options=SearchOptions(query_cache_size=args.query_cache))
+    engine = Engine.load(
+        args.artifacts,
+        options=SearchOptions(query_cache_size=args.query_cache),
+        query_backend=args.query_encoder,
+    )
+    payload["query_encoder"] = getattr(engine.searcher.encoder, "backend", "unknown")
     payload["in_process"] = {"engine_load_s": round(time.perf_counter() - started, 2)}
     payload["in_process"] |= bench_in_process(engine, texts, args.n)
     print_section("in-process", payload["in_process"])

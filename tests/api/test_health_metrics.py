@@ -138,18 +138,27 @@ def test_default_loader_calls_engine_load(
     class Engine:
         @classmethod
         def load(
-            cls, artifacts_dir: Path, device: str | None = None, options: Any = None
+            cls,
+            artifacts_dir: Path,
+            device: str | None = None,
+            options: Any = None,
+            query_backend: str = "auto",
+            threads: int = 1,
         ) -> FakeService:
-            calls.append((artifacts_dir, device, options))
+            calls.append((artifacts_dir, device, options, query_backend, threads))
             return fake
 
     module = types.ModuleType("recsys.service")
     module.Engine = Engine  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "recsys.service", module)
     client = make_client(
-        artifacts_dir=Path("/srv/artifacts"), encoder_device="cpu", query_cache_size=7
+        artifacts_dir=Path("/srv/artifacts"),
+        encoder_device="cpu",
+        query_cache_size=7,
+        query_encoder="onnx",
     )
-    assert calls == [(Path("/srv/artifacts"), "cpu", SearchOptions(query_cache_size=7))]
+    options = SearchOptions(query_cache_size=7)
+    assert calls == [(Path("/srv/artifacts"), "cpu", options, "onnx", 1)]
     assert client.get("/readyz").json()["status"] == "ready"
 
 

@@ -43,3 +43,13 @@ def test_the_query_cache_has_one_knob(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RECSYS_SEARCH__QUERY_CACHE_SIZE", "9")
     with pytest.raises(ValidationError, match="RECSYS_QUERY_CACHE_SIZE"):
         Settings()
+
+
+def test_query_encoder_backend_is_validated(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().query_encoder == "auto"
+    monkeypatch.setenv("RECSYS_QUERY_ENCODER", "onnx-int8")
+    assert Settings().query_encoder == "onnx-int8"
+    monkeypatch.setenv("RECSYS_QUERY_ENCODER", "tensorrt")
+    with pytest.raises(ValidationError, match="query_encoder"):
+        Settings()
+

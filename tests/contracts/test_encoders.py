@@ -1,5 +1,6 @@
-"""The Encoder contract, run over every implementation: HashingEncoder (fast) and the bundled
-sentence-transformer (marked slow). A new encoder is one more ``factory`` param."""
+"""The Encoder contract, run over every implementation: HashingEncoder (fast), the bundled
+sentence-transformer and the same model on ONNX Runtime (marked slow). A new encoder is one
+more ``factory`` param."""
 
 from __future__ import annotations
 
@@ -36,11 +37,18 @@ def _sentence_transformer(**config: Any) -> Encoder:
     return SentenceTransformerEncoder(EncoderConfig(**config))
 
 
+def _onnx(**config: Any) -> Encoder:
+    from recsys.search.onnx_encoder import OnnxEncoder
+
+    return OnnxEncoder(EncoderConfig(**config), "onnx")
+
+
 @pytest.fixture(
     scope="module",
     params=[
         pytest.param(_hashing, id="hashing"),
         pytest.param(_sentence_transformer, id="sentence_transformer", marks=pytest.mark.slow),
+        pytest.param(_onnx, id="onnx", marks=pytest.mark.slow),
     ],
 )
 def factory(request: pytest.FixtureRequest) -> Factory:
