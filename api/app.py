@@ -91,9 +91,9 @@ def create_app(settings: Settings, engine_loader: EngineLoader | None = None) ->
         store = SqliteEventStore(settings.events_db)
         exposure_logger = ExposureLogger(store)
         app.state.event_store, app.state.exposure_logger = store, exposure_logger
-        state = start_loading(loader, settings, app.state.experiments, metrics)
+        state = start_loading(loader, settings, app.state.experiments, metrics, store)
         app.state.engine_state = state
-        reloader = Reloader(state, loader, settings, app.state.experiments, metrics)
+        reloader = Reloader(state, loader, settings, app.state.experiments, metrics, store)
         app.state.reloader = reloader
         reloader.start_watching()
         signals = install_signal_handlers(reloader)
@@ -125,6 +125,7 @@ def create_app(settings: Settings, engine_loader: EngineLoader | None = None) ->
     app.state.experiments = load_served_experiments(settings.experiments_path)
 
     metrics.watch_exposures(lambda: app.state.exposure_logger)
+    metrics.watch_online_state(lambda: app.state.engine_state.engine)
 
     install_error_handlers(app)
     app.add_middleware(

@@ -18,7 +18,8 @@ from typing import Any, Literal
 from api.observability import Metrics
 from api.settings import Settings
 from recsys.core.errors import RecsysError
-from recsys.core.types import SearchService
+from recsys.core.types import LearnsOnline, SearchService
+from recsys.events.store import EventStore, EventStoreError
 from recsys.experiments.config import ExperimentConfig
 from recsys.experiments.serving import check_servable
 
@@ -55,25 +56,52 @@ def default_engine_loader(settings: Settings) -> SearchService:
 
 
 def load_servable(
-    loader: EngineLoader, settings: Settings, experiments: ExperimentConfig
+    loader: EngineLoader,
+    settings: Settings,
+    experiments: ExperimentConfig,
+    store: EventStore | None = None,
 ) -> SearchService:
     """The engine, once its capabilities (the rankers and retrieval modes its artifact
-    provides) can serve every experiment: a mismatch fails the load with the reason."""
+    provides) can serve every experiment: a mismatch fails the load with the reason. An
+    engine that learns online has replayed ``store`` (what arrives until it serves is
+    replayed again by ``catch_up_when_ready``)."""
     engine = loader(settings)
     check_servable(experiments, engine.capabilities())
+    if store is not None:
+        catch_up_when_ready(store)(engine)
     return engine
 
 
+def catch_up_when_ready(store: EventStore) -> Callable[[SearchService], None]:
+    """``EngineState.on_ready``: events stored while a new engine loaded went to the old one
+    (or nowhere); replay them into the new one once it serves."""
+
+    def catch_up(engine: SearchService) -> None:
+        if isinstance(engine, LearnsOnline):
+            try:
+                engine.catch_up(store)
+            except EventStoreError as exc:  # it serves anyway; the next swap catches up
+                logger.error("online state not caught up: %s", exc)
+
+    return catch_up
+
+
 def start_loading(
-    loader: EngineLoader, settings: Settings, experiments: ExperimentConfig, metrics: Metrics
+    loader: EngineLoader,
+    settings: Settings,
+    experiments: ExperimentConfig,
+    metrics: Metrics,
+    store: EventStore | None = None,
 ) -> EngineState:
     """A new ``EngineState`` whose loader runs in a daemon thread (a slow load must not keep
     a stopping process alive)."""
     state = EngineState()
+    if store is not None:
+        state.on_ready = catch_up_when_ready(store)
     metrics.engine_ready.set(0)
     thread = threading.Thread(
         target=state.run_loader,
-        args=(lambda: load_servable(loader, settings, experiments), metrics),
+        args=(lambda: load_servable(loader, settings, experiments, store), metrics),
         name="recsys-engine-loader",
         daemon=True,
     )
@@ -101,6 +129,8 @@ class EngineState:
         self._closed = False
         self.model_version: str | None = None
         self.refused: Any = None  # api.reload.ReloadResult of the last refused version
+        # called with each engine once it serves (after the first load and after each swap)
+        self.on_ready: Callable[[SearchService], None] | None = None
 
     def snapshot(self) -> _Snapshot:
         return self._snapshot
@@ -145,6 +175,8 @@ class EngineState:
             else:
                 self.model_version = model_version
                 self._snapshot = _Snapshot("ready", engine=engine)
+                if self.on_ready is not None:
+                    self.on_ready(engine)
                 if metrics is not None:
                     metrics.engine_ready.set(1)
                     metrics.serving(model_version)
@@ -161,6 +193,8 @@ class EngineState:
             return False
         self.model_version = str(engine.model_version)
         self._snapshot = _Snapshot("ready", engine=engine)
+        if self.on_ready is not None:
+            self.on_ready(engine)
         if metrics is not None:
             metrics.engine_ready.set(1)
             metrics.serving(self.model_version)

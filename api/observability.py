@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encoder
 from prometheus_client.registry import Collector
 from starlette.datastructures import MutableHeaders
@@ -27,6 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import REQUEST_ID_HEADER
 from api.logs import access_line
+from recsys.core.types import LearnsOnline
 from recsys.events.store import ExposureLogger
 
 logger = logging.getLogger("api")
@@ -128,6 +129,10 @@ class Metrics:
     def watch_exposures(self, get_logger: Callable[[], ExposureLogger | None]) -> None:
         """Export the exposure logger's counters (the logger lives per lifespan)."""
         self.registry.register(ExposureCollector(get_logger))
+
+    def watch_online_state(self, get_engine: Callable[[], object]) -> None:
+        """Export the served engine's online user state (its size and evictions)."""
+        self.registry.register(OnlineStateCollector(get_engine))
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
         self.requests.labels(route=route, method=method, status=str(status)).inc()
@@ -274,3 +279,25 @@ class ExposureCollector(Collector):
         ):
             value = getattr(exposure_logger, name, 0) if exposure_logger is not None else 0
             yield CounterMetricFamily(f"recsys_exposures_{name}", text, value=value)
+
+
+class OnlineStateCollector(Collector):
+    """The served engine's online user state at scrape time (zeros while none is loaded)."""
+
+    def __init__(self, get_engine: Callable[[], object]) -> None:
+        self._get_engine = get_engine
+
+    def collect(self) -> Any:
+        engine = self._get_engine()
+        stats = engine.online_stats() if isinstance(engine, LearnsOnline) else {}
+        for name, text in (
+            ("users", "Users with consumptions since the artifact's snapshot, in memory."),
+            ("consumptions", "Consumptions since the snapshot held in memory."),
+            ("approx_bytes", "Approximate memory of the online user state."),
+        ):
+            yield GaugeMetricFamily(f"recsys_online_{name}", text, value=stats.get(name, 0))
+        yield CounterMetricFamily(
+            "recsys_online_evictions",
+            "Users pushed out of the online state (read back from the store when they return).",
+            value=stats.get("evictions", 0),
+        )

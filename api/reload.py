@@ -31,6 +31,7 @@ from api.settings import Settings
 from recsys.core.artifacts import resolve_artifact_dir
 from recsys.core.errors import RecsysError
 from recsys.core.types import SearchService
+from recsys.events.store import EventStore
 from recsys.experiments.config import ExperimentConfig
 
 logger = logging.getLogger("api")
@@ -62,8 +63,10 @@ class Reloader:
         settings: Settings,
         experiments: ExperimentConfig,
         metrics: Metrics,
+        store: EventStore | None = None,
     ) -> None:
         self.state = state
+        self.store = store  # the online state of a new engine is replayed from it
         self.loader = loader
         self.settings = settings
         self.experiments = experiments
@@ -109,7 +112,7 @@ class Reloader:
 
     def _validated(self, directory: Path) -> SearchService:
         settings = self.settings.model_copy(update={"artifacts_dir": directory})
-        engine = load_servable(self.loader, settings, self.experiments)
+        engine = load_servable(self.loader, settings, self.experiments, self.store)
         problems = engine.self_check()
         if problems:
             raise RecsysError(f"known-answer check failed: {'; '.join(problems)}")

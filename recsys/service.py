@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 import gc
 import time
+from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +35,13 @@ from recsys.core.types import (
     SuggestRequest,
     SuggestResult,
 )
+from recsys.events.schema import Event
+from recsys.events.store import EventStore
+from recsys.history.interactions import CONSUME_TYPES
 from recsys.ranking.anonymous_search import AnonymousSearchRanker
 from recsys.ranking.personal_search import PersonalSearchRanker
 from recsys.ranking.search_order import SearchOrdering
+from recsys.recommend.online import events_frame, replay
 from recsys.recommend.personalization import load_personalized
 from recsys.recommend.recommender import Recommender
 from recsys.search.dense import DenseDocuments
@@ -78,6 +84,7 @@ class Engine:
         self.ordering = SearchOrdering(anonymous_search, personal_search)
         self.facets = FacetTable.from_frame(self.items.frame)
         self.suggestions = SuggestIndex.from_catalog(self.items.frame, self._popularity())
+        self._replayed_at: datetime | None = None  # when catch_up last read the event store
 
     @classmethod
     def load(
@@ -265,6 +272,25 @@ class Engine:
         if self.recommender is None:
             raise ArtifactError("this engine was loaded without personalization")
         return self.recommender.recommend(request, self._model_version)
+
+    def observe(self, events: Sequence[Event]) -> int:
+        """Feedback just stored: the users' next recommendations and personal searches see
+        it (``recsys.recommend.online``)."""
+        if self.recommender is None:
+            return 0
+        return self.recommender.online.observe(events_frame(events))
+
+    def catch_up(self, store: EventStore) -> None:
+        """Replay ``store`` into the online state: everything the first time, then what
+        arrived since the previous call. A user pushed out of memory is read back from it."""
+        if self.recommender is None:
+            return
+        online = self.recommender.online
+        online.loader = lambda user_id: store.read_events(CONSUME_TYPES, user_id=user_id)
+        self._replayed_at = replay(online, store, self._replayed_at)
+
+    def online_stats(self) -> dict[str, int]:
+        return self.recommender.online.stats() if self.recommender else {}
 
     def similar(self, request: SimilarRequest) -> SearchResult:
         item = self.items.position(request.item_id)

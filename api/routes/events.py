@@ -22,6 +22,8 @@ Body ``{"events": [...]}`` with 1..1000 events (fields and validation rules:
 # No `from __future__ import annotations`: FastAPI evaluates the endpoint annotations.
 
 import logging
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
@@ -33,6 +35,7 @@ from api.observability import Metrics
 from api.params import NO_CONTROL
 from api.routes.serving import request_id_of
 from api.schemas import error_responses
+from recsys.core.types import LearnsOnline
 from recsys.events.schema import EVENT_TYPES, MAX_POSITION, InvalidEventError, validate_events
 from recsys.events.store import EventStore, EventStoreError
 
@@ -203,6 +206,8 @@ def post_events(
         if isinstance(exc, ApiError):
             raise
         raise ApiError(422, "invalid_parameter", str(exc)) from None
+    received = datetime.now(UTC)  # one time for the store and the online state
+    events = [e if e.ts is not None else replace(e, ts=received) for e in events]
     try:
         accepted, duplicates = store.append_events(events)
     except EventStoreError as exc:
@@ -215,6 +220,9 @@ def post_events(
         ) from None
     metrics.events.labels(outcome="accepted").inc(accepted)
     metrics.events.labels(outcome="duplicate").inc(duplicates)
+    engine = request.app.state.engine_state.engine
+    if isinstance(engine, LearnsOnline):  # the user's next request sees it
+        engine.observe(events)
     return EventsAccepted(
         accepted=accepted, duplicates=duplicates, request_id=request_id_of(request)
     )

@@ -7,8 +7,9 @@ return shape for every retrieval entry point: a list of ``Hit``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 ITEM_TYPES = ("movie", "tv_show")
 
@@ -188,3 +189,20 @@ class SearchService(Protocol):
     def self_check(self) -> list[str]:
         """Problems found on known answers (empty: healthy); run before a version serves."""
         ...
+
+
+@runtime_checkable
+class LearnsOnline(Protocol):
+    """An engine whose recommendations react to feedback without a rebuild
+    (``recsys.recommend.online``): the HTTP layer hands it every stored event batch."""
+
+    def observe(self, events: Sequence[Any]) -> int:
+        """Events just stored (``recsys.events.schema.Event``); returns new consumptions."""
+        ...
+
+    def catch_up(self, store: Any) -> None:
+        """Replay the event store (all of it the first time, then what arrived since the
+        previous call); idempotent."""
+        ...
+
+    def online_stats(self) -> dict[str, int]: ...

@@ -59,6 +59,7 @@ CREATE TABLE IF NOT EXISTS events (
     event_id TEXT PRIMARY KEY, type TEXT NOT NULL, user_id TEXT NOT NULL, item_id TEXT NOT NULL,
     request_id TEXT, position INTEGER, ts TEXT NOT NULL, value REAL, received_at TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS events_ts ON events (ts);
+CREATE INDEX IF NOT EXISTS events_user ON events (user_id);
 CREATE TABLE IF NOT EXISTS exposures (
     request_id TEXT PRIMARY KEY, ts TEXT NOT NULL, route TEXT NOT NULL, user_id TEXT,
     experiment TEXT, variant TEXT, model_version TEXT NOT NULL, query TEXT, items TEXT NOT NULL,
@@ -91,8 +92,15 @@ class EventStore(Protocol):
         """Store a batch atomically; the number of rows written."""
         ...
 
-    def read_events(self, types: Sequence[str] | None = None) -> pl.DataFrame:
-        """Events (of ``types`` if given) as ``EVENT_SCHEMA``, sorted by ts then event_id."""
+    def read_events(
+        self,
+        types: Sequence[str] | None = None,
+        *,
+        user_id: str | None = None,
+        received_since: datetime | None = None,
+    ) -> pl.DataFrame:
+        """Events as ``EVENT_SCHEMA``, sorted by ts then event_id: of ``types``, of one user,
+        received at or after a time, when given."""
         ...
 
     def read_exposures(self) -> pl.DataFrame:
@@ -197,11 +205,25 @@ class SqliteEventStore:
             return 0
         return self._write("INSERT OR IGNORE INTO exposures VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
 
-    def read_events(self, types: Sequence[str] | None = None) -> pl.DataFrame:
-        where, params = "", list(types or ())
+    def read_events(
+        self,
+        types: Sequence[str] | None = None,
+        *,
+        user_id: str | None = None,
+        received_since: datetime | None = None,
+    ) -> pl.DataFrame:
+        conditions, params = ["1"], list[object]()
         if types is not None:
-            where = f"WHERE type IN ({','.join('?' * len(params))})" if params else "WHERE 0"
-        sql = f"SELECT {', '.join(EVENT_SCHEMA)} FROM events {where} ORDER BY ts, event_id"
+            conditions.append(f"type IN ({','.join('?' * len(types))})" if types else "0")
+            params += list(types)
+        if user_id is not None:
+            conditions.append("user_id = ?")
+            params.append(user_id)
+        if received_since is not None:
+            conditions.append("received_at >= ?")
+            params.append(format_ts(received_since))
+        where = " AND ".join(conditions)
+        sql = f"SELECT {', '.join(EVENT_SCHEMA)} FROM events WHERE {where} ORDER BY ts, event_id"
         return _frame(self._select(sql, params), EVENT_SCHEMA, ("ts", "received_at"), ())
 
     def read_exposures(self) -> pl.DataFrame:

@@ -20,12 +20,14 @@ from recsys.history.interactions import InteractionLog
 from recsys.ranking.features import (
     UserState,
     recommendation_features,
+    user_state,
     user_state_from_log,
 )
 from recsys.ranking.rankers import PopularityRanker, Ranker
 from recsys.recommend.candidates import CandidateConfig, CandidateModels, Candidates, generate
 from recsys.recommend.cold_start import LANGUAGE_NAMES, popular_recommendations
 from recsys.recommend.config import RecsysConfig
+from recsys.recommend.online import History, OnlineHistories
 
 MAX_REASONS = 3
 
@@ -92,13 +94,43 @@ class Recommender:
         self._users = log.user_index()
         # states depend only on (user, snapshot): cache the recent ones
         self._state = functools.lru_cache(maxsize=state_cache_size)(self._state_uncached)
+        # consumptions that arrived after the snapshot (POST /v1/events, replayed on startup)
+        self.online = OnlineHistories(items.frame, {item: i for i, item in enumerate(items.ids)})
 
     def state(self, user_id: str | None, as_of: int | None = None) -> UserState | None:
-        """The user as of the snapshot (or an earlier ``as_of``), None without history."""
-        user = self._users.get(user_id) if user_id is not None else None
+        """The user now: the snapshot plus their consumptions since (or the snapshot alone as
+        of an earlier ``as_of``); None without any history."""
+        if user_id is None:
+            return None
+        user = self._users.get(user_id)
+        if as_of is None:
+            recent = self.online.history(user_id)
+            if recent is not None:
+                return self._state_with(user, recent)
         if user is None:
             return None
         return self._state(user) if as_of is None else self._state_uncached(user, as_of)
+
+    def _state_with(self, user: int | None, recent: History) -> UserState | None:
+        """The same features the next build would compute from the same events."""
+        history = recent
+        if user is not None:
+            rows = self.log.history(user, self.as_of)
+            snapshot = History(self.log.items[rows], self.log.ts[rows], self.log.values[rows])
+            history = snapshot.merged(recent)
+        if not len(history.items):
+            return None
+        as_of = max(self.as_of, int(history.ts[-1]) + 1)
+        state = user_state(
+            history.items,
+            history.ts,
+            history.values,
+            as_of,
+            self.models.side,
+            self.models.stats,
+            self.config.features,
+        )
+        return None if state.is_cold else state
 
     def _state_uncached(self, user: int, as_of: int | None = None) -> UserState | None:
         state = user_state_from_log(

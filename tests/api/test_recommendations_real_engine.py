@@ -194,3 +194,40 @@ def test_search_title_fragment_for_a_known_user(client: TestClient) -> None:
     r = client.get("/v1/search", params={"q": "Lost Children", "user_id": "1", "k": 5})
     assert r.status_code == 200, r.text
     assert "29" in [item["item_id"] for item in r.json()["items"]]
+
+
+def _recommend(client: TestClient, user: str) -> dict[str, Any]:
+    r = client.get(PATH, params={"user_id": user, "k": 5})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_feedback_changes_the_next_page_and_survives_a_restart(
+    make_client: MakeClient, artifact: Artifact, tmp_path: Path
+) -> None:
+    """A new user's plays end cold start at once; the played items leave the list and name
+    the reasons; a restarted server (same store) rebuilds the same state."""
+
+    def load(_settings: Settings) -> Engine:
+        return Engine.load(artifact.directory, encoder=HashingEncoder())
+
+    events_db = tmp_path / "events.sqlite3"
+    first = make_client(loader=load, events_db=events_db)
+    assert _recommend(first, "newcomer")["cold_start"] is True
+    played = artifact.facts["group_b"][:2]
+    batch = [
+        {"event_id": f"n{i}", "type": "play", "user_id": "newcomer", "item_id": item}
+        for i, item in enumerate(played)
+    ]
+    assert first.post("/v1/events", json={"events": batch}).status_code == 200
+    body = _recommend(first, "newcomer")
+    assert body["cold_start"] is False and body["ranker"] == "lightgbm"
+    ids = [item["item_id"] for item in body["items"]]
+    assert not set(ids) & set(played)
+    reasons = " ".join(r for item in body["items"] for r in item["reasons"])
+    titles = {item: first.get(f"/v1/items/{item}").json()["title"] for item in played}
+    assert any(title in reasons for title in titles.values()), reasons
+    assert "recsys_online_users 1.0" in first.get("/metrics").text
+
+    second = make_client(loader=load, events_db=events_db)
+    assert [item["item_id"] for item in _recommend(second, "newcomer")["items"]] == ids

@@ -52,4 +52,3 @@ def test_query_encoder_backend_is_validated(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("RECSYS_QUERY_ENCODER", "tensorrt")
     with pytest.raises(ValidationError, match="query_encoder"):
         Settings()
-

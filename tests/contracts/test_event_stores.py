@@ -3,7 +3,9 @@ more ``STORES`` entry): idempotency by event_id, atomic batches, typed reads, ex
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +68,19 @@ def test_read_filters_by_type_in_time_order(store: EventStore) -> None:
     assert store.read_events()["event_id"].to_list() == ["early", "rating", "late"]
     ratings = store.read_events(["rating"])
     assert ratings["event_id"].to_list() == ["rating"] and ratings["value"].to_list() == [4.5]
+
+
+def test_read_filters_by_user_and_arrival(store: EventStore) -> None:
+    store.append_events(validate_events([event("a1"), event("b1", user_id="u2")]))
+    time.sleep(0.01)  # arrival times are stored to the millisecond
+    cut = datetime.now(UTC)
+    time.sleep(0.01)
+    store.append_events(validate_events([event("a2", type="play", ts="2026-11-20T10:00:00Z")]))
+    assert store.read_events(user_id="u1")["event_id"].to_list() == ["a2", "a1"]
+    assert store.read_events(user_id="nobody").height == 0
+    assert store.read_events(received_since=cut)["event_id"].to_list() == ["a2"]
+    assert store.read_events(["play"], user_id="u2").height == 0
+    assert store.read_events([], user_id="u1").height == 0
 
 
 def test_exposures_round_trip(store: EventStore) -> None:
