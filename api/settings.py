@@ -43,8 +43,9 @@ class Settings(BaseSettings):
     # The event store (POST /v1/events and the exposure log); `recsys events export` reads the
     # same file by default (both honour RECSYS_EVENTS_DB).
     events_db: Path = DEFAULT_EVENTS_DB
-    # Online experiments (the shipped recsys/defaults/experiments.toml by default); None:
-    # no experiments. A file that exists but is invalid stops startup with the reason.
+    # Online experiments (the shipped recsys/defaults/experiments.toml by default); None (an
+    # empty RECSYS_EXPERIMENTS_PATH): no experiments. A file that exists but is invalid
+    # stops startup with the reason.
     experiments_path: Path | None = DEFAULT_EXPERIMENTS
     # Passed to the engine loader (e.g. "cpu", "cuda", "cuda:1"); None lets the engine choose.
     encoder_device: str | None = None
@@ -88,7 +89,7 @@ class Settings(BaseSettings):
     api_keys_file: Path | None = None
     admin_api_key: SecretStr | None = None
 
-    @field_validator("api_keys_file", "admin_api_key", mode="before")
+    @field_validator("api_keys_file", "admin_api_key", "experiments_path", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value

@@ -69,7 +69,46 @@ def evaluate(
     more, more_timing, train_report = rank_candidate_models(split, config, wanted)
     ranked.update(more)
     timing.update(more_timing)
-    return _results(split, ranked, timing, train_report, n_test, min_history)
+    results = _results(split, ranked, timing, train_report, n_test, min_history)
+    if config.split.liked_rating is not None:
+        results["liked"] = _liked_results(split, ranked, config.split.liked_rating)
+        results["notes"][-1:-1] = _liked_notes(results["liked"])
+    return results
+
+
+def _liked_results(split: EvalSplit, ranked: Rankings, rating: float) -> dict[str, Any]:
+    """The same rankings scored on the held-out items the user rated ``rating`` or more
+    (users with at least one): what a viewer would have enjoyed, not just watched."""
+    mask, liked = split.liked(rating)
+    per_user = {name: per_user_metrics(r[mask], liked) for name, r in ranked.items()}
+    out: dict[str, Any] = {
+        "liked_rating": rating,
+        "users": int(mask.sum()),
+        "test_interactions": int(sum(len(items) for items in liked)),
+        "models": {
+            n: {"metrics": {m: s.as_dict() for m, s in summarize(v).items()}}
+            for n, v in per_user.items()
+        },  # fmt: skip
+    }
+    if LIGHTGBM in per_user and "ease" in per_user:
+        diff = paired_difference(per_user[LIGHTGBM]["ndcg@10"], per_user["ease"]["ndcg@10"])
+        out["lightgbm_minus_ease_ndcg@10"] = diff.as_dict()
+    return out
+
+
+def _liked_notes(liked: dict[str, Any]) -> list[str]:
+    models = liked["models"]
+    if LIGHTGBM not in models or "ease" not in models:
+        return []
+    ratio = models[LIGHTGBM]["metrics"]["ndcg@10"]["mean"] / max(
+        models["ease"]["metrics"]["ndcg@10"]["mean"], 1e-12
+    )
+    diff = liked["lightgbm_minus_ease_ndcg@10"]
+    return [
+        f"Liked items (rated >= {liked['liked_rating']:g}, {liked['users']} users): "
+        f"{LIGHTGBM} / ease NDCG@10 = {ratio:.2f}x, difference {diff['mean']:+.4f} "
+        f"[{diff['low']:+.4f}, {diff['high']:+.4f}]"
+    ]
 
 
 def _results(

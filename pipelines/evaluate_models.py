@@ -95,6 +95,15 @@ class EvalSplit:
     def relevant(self) -> list[np.ndarray]:
         return [self.test.labels[u] for u in self.users.tolist()]
 
+    def liked(self, rating: float) -> tuple[np.ndarray, list[np.ndarray]]:
+        """(mask over ``users``, their held-out items rated ``rating`` or more) for the
+        users with at least one such item."""
+        liked = [
+            self.test.labels[u][self.test.label_values[u] >= rating] for u in self.users.tolist()
+        ]
+        mask = np.array([len(items) > 0 for items in liked], dtype=bool)
+        return mask, [items for items, keep in zip(liked, mask.tolist(), strict=True) if keep]
+
 
 def split_for_evaluation(
     inputs: EvalInputs, config: RecsysConfig, n_test: int, min_history: int

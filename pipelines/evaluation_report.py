@@ -181,6 +181,20 @@ def render_markdown(results: Mapping[str, Any]) -> str:
         lines += _table(["Model", *(f"Δ {c}" for c in columns)], diff_rows)
         lines += ["", "Paired bootstrap over the same users; * marks a CI excluding 0.", ""]
 
+    liked = results.get("liked")
+    if liked:
+        liked_models: Mapping[str, Mapping[str, Any]] = liked.get("models") or {}
+        lines += [
+            f"## Liked items (held-out ratings >= {liked.get('liked_rating')}, "
+            f"{liked.get('users')} users)",
+            "",
+        ]
+        rows = [
+            [name, *(_fmt_ci(_metric(model, key)) for key, _ in MAIN_METRICS)]
+            for name, model in liked_models.items()
+        ]
+        lines += _table(["Model", *(label for _, label in MAIN_METRICS)], rows) + [""]
+
     search = results.get("search")
     if search:
         # Rows are the outer keys; a scalar entry becomes a row with a single "value" column.

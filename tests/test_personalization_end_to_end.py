@@ -498,13 +498,14 @@ def test_exact_title_of_a_watched_item_comes_first(built: Built, engine: Engine)
 # ------------------------------------------------------------------------------- evaluation
 
 
-def _check_metrics(entry: dict[str, Any]) -> None:
+def _check_metrics(entry: dict[str, Any], coverage: bool = True) -> None:
     assert entry["metrics"], entry
     for name, summary in entry["metrics"].items():
         for key in ("mean", "low", "high"):
             assert 0.0 <= summary[key] <= 1.0, (name, summary)
         assert summary["low"] <= summary["mean"] <= summary["high"], (name, summary)
-    assert 0.0 <= entry["coverage@10"] <= 1.0
+    if coverage:
+        assert 0.0 <= entry["coverage@10"] <= 1.0
 
 
 def test_evaluate(built: Built) -> None:
@@ -533,6 +534,20 @@ def test_evaluate(built: Built) -> None:
     # the taste groups make collaborative filtering beat popularity by a wide margin
     ndcg = {name: e["metrics"]["ndcg@10"]["mean"] for name, e in results["models"].items()}
     assert ndcg["ease"] > ndcg["popularity"], ndcg
+    # the liked target: held-out ratings >= 4 (the taste groups rate their own group 4-5)
+    liked = results["liked"]
+    expected_liked = sum(
+        1
+        for user, rows in built.facts["ratings"].items()
+        if user in built.facts["users_a"] + built.facts["users_b"]
+        and any(r >= 4.0 for _item, _ts, r in rows[-2:])
+    )
+    assert liked["liked_rating"] == 4.0 and liked["users"] == expected_liked > 0
+    assert set(liked["models"]) == set(results["models"])
+    for entry in liked["models"].values():
+        _check_metrics(entry, coverage=False)
+    assert "lightgbm_minus_ease_ndcg@10" in liked
+    assert any(note.startswith("Liked items") for note in results["notes"])
 
 
 def test_evaluate_reads_interactions_from_a_data_dir(built: Built) -> None:
@@ -565,6 +580,7 @@ def test_run_writes_the_report(built: Built, tmp_path: Path) -> None:
     assert set(report["models"]) == {"popularity", "ease", "lightgbm"}
     markdown = (out / "evaluation.md").read_text()
     assert "lightgbm" in markdown and "ease" in markdown
+    assert "## Liked items (held-out ratings >= 4.0" in markdown
 
 
 def test_cli_evaluate(built: Built, tmp_path: Path) -> None:

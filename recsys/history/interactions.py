@@ -20,7 +20,7 @@ user then time, with ``history(user, as_of)`` returning only what happened stric
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -204,9 +204,24 @@ class Split:
     history: InteractionLog
     cutoffs: np.ndarray  # int64 (n_users,): the as-of time of each user; 0 = not evaluated
     labels: list[np.ndarray]  # item positions consumed at or after the cutoff, per user
+    # the rating of each label (NaN: consumed without one), same shapes as ``labels``
+    label_values: list[np.ndarray] = field(default_factory=list)
 
     def evaluated_users(self) -> np.ndarray:
         return np.flatnonzero(self.cutoffs > 0)
+
+    def grades(self, user: int, items: np.ndarray, liked_rating: float | None) -> np.ndarray:
+        """Relevance of ``items`` for ``user``: 0 not consumed after the cutoff, 1 consumed,
+        2 rated ``liked_rating`` or more (``None``: every consumption is 1)."""
+        labels, values = self.labels[user], self.label_values[user]
+        grade = np.zeros(len(items), dtype=np.float64)
+        where = {int(item): i for i, item in enumerate(labels.tolist())}
+        for row, item in enumerate(np.asarray(items).tolist()):
+            i = where.get(int(item))
+            if i is not None:
+                liked = liked_rating is not None and values[i] >= liked_rating  # NaN: False
+                grade[row] = 2.0 if liked else 1.0
+        return grade
 
 
 def leave_last_n(log: InteractionLog, n: int, min_history: int = 5) -> Split:
@@ -222,20 +237,24 @@ def leave_last_n(log: InteractionLog, n: int, min_history: int = 5) -> Split:
     keep = np.ones(len(log), dtype=bool)
     cutoffs = np.zeros(log.n_users, dtype=np.int64)
     labels: list[np.ndarray] = []
+    values: list[np.ndarray] = []
     for u in range(log.n_users):
         lo, hi = int(log.ptr[u]), int(log.ptr[u + 1])
         if hi - lo < n + min_history:
             labels.append(np.zeros(0, dtype=np.int64))
+            values.append(np.zeros(0, dtype=np.float32))
             continue
         cutoff = int(log.ts[hi - n])
         start = lo + int(np.searchsorted(log.ts[lo:hi], cutoff, side="left"))
         if start - lo < min_history:
             labels.append(np.zeros(0, dtype=np.int64))
+            values.append(np.zeros(0, dtype=np.float32))
             continue
         cutoffs[u] = cutoff
         keep[start:hi] = False
         labels.append(log.items[start:hi].copy())
-    return Split(log.subset(keep), cutoffs, labels)
+        values.append(log.values[start:hi].copy())
+    return Split(log.subset(keep), cutoffs, labels, values)
 
 
 def truncate_before(frame: pl.DataFrame, when: int) -> pl.DataFrame:

@@ -81,6 +81,28 @@ class PopularityRanker:
         return (recent + 1e-3 * total).astype(np.float64)
 
 
+class EaseRanker:
+    """EASE alone: the candidates by their EASE score (the strongest single collaborative
+    model offline), then by the sources' order for the ones EASE did not score. The
+    challenger of the default experiment: what LightGBM must beat to earn its place."""
+
+    name = "ease"
+
+    def __init__(self, feature_names: Sequence[str]) -> None:
+        self.feature_names = tuple(feature_names)
+        self._ease = _column(self.feature_names, "ease_score")
+        self._fallback = NoOpRanker(feature_names)
+
+    def score(self, features: np.ndarray) -> np.ndarray:
+        _check(features, self.feature_names)
+        ease = features[:, self._ease]
+        # unscored candidates below every scored one, in the sources' order among themselves
+        best_rank = -self._fallback.score(features)  # 1, 2, ... (1e9: no source rank)
+        below = ease[~np.isnan(ease)].min(initial=0.0) - 0.5
+        fallback = below - best_rank / (best_rank + 1.0)  # in (below - 1, below - 0.5]
+        return np.where(np.isnan(ease), fallback, ease).astype(np.float64)
+
+
 @pydantic_dataclass(frozen=True, config=SECTION)
 class LightGBMParams:
     """Hyperparameters (recsys/defaults/recsys.toml [ranker]); passed to lightgbm as is."""
@@ -195,10 +217,16 @@ def baseline_rankers(feature_names: Sequence[str]) -> dict[str, Ranker]:
     return {
         NoOpRanker.name: NoOpRanker(feature_names),
         PopularityRanker.name: PopularityRanker(feature_names),
+        EaseRanker.name: EaseRanker(feature_names),
     }
 
 
 # The one declaration of which ranker names each surface can serve (the names themselves are
 # the classes' ``name``). Search has the personal LightGBM ranker or retrieval order.
-RECOMMENDATION_RANKERS = (LightGBMRanker.name, NoOpRanker.name, PopularityRanker.name)
+RECOMMENDATION_RANKERS = (
+    LightGBMRanker.name,
+    NoOpRanker.name,
+    PopularityRanker.name,
+    EaseRanker.name,
+)
 SEARCH_RANKERS = (LightGBMRanker.name, NoOpRanker.name)

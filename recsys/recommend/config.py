@@ -38,6 +38,9 @@ class SplitConfig:
     holdout: int = 10  # last N consumptions per user become labels
     min_history: int = 5  # users with fewer earlier consumptions are not used
     valid_share: float = 0.15  # users kept aside for LightGBM early stopping
+    # graded labels: a held-out rating at or above this is "liked" (label 2), any other
+    # consumption 1, the rest 0; None: every consumption 1 (binary)
+    liked_rating: float | None = 4.0
 
 
 @pydantic_dataclass(frozen=True, config=SECTION)

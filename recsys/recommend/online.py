@@ -35,7 +35,7 @@ from recsys.history.logged_events import interactions_from_events
 # user_id -> that user's stored events (EVENT_SCHEMA frame), for users evicted from memory
 EventLoader = Callable[[str], pl.DataFrame]
 # bytes per stored consumption, measured with tracemalloc (bench/online_state.py)
-BYTES_PER_CONSUMPTION = 160
+BYTES_PER_CONSUMPTION = 150
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,9 @@ The recipe (temporal, point-in-time):
 1. split every user's consumptions at a cutoff: the last N become labels (``leave_last_n``);
 2. fit the candidate models (co-visitation, EASE) on the histories only;
 3. for each user, as of their cutoff: build the ``UserState``, generate candidates with the
-   user's history blocked, compute ``recommendation_features``, label each candidate 1 if
-   the user consumed it after the cutoff;
+   user's history blocked, compute ``recommendation_features``, label each candidate 2 if
+   the user rated it ``[split] liked_rating`` or more after the cutoff, 1 if they consumed
+   it otherwise, 0 if not (graded: the ranker learns liked above merely watched);
 4. train LightGBM ``lambdarank`` on those lists, with early stopping on held-aside users.
 """
 
@@ -78,7 +79,7 @@ def recommendation_lists(
         blocked = np.zeros(n_items, dtype=bool)
         blocked[state.items] = True
         candidates = generate(state, models, config.candidates, blocked)
-        label = np.isin(candidates.items, split.labels[u]).astype(np.float64)
+        label = split.grades(u, candidates.items, config.split.liked_rating)
         labels_total += len(np.unique(split.labels[u]))
         if not len(candidates) or (not keep_empty and label.sum() == 0):
             continue

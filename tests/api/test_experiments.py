@@ -209,8 +209,9 @@ def test_invalid_experiments_file_fails_at_startup(tmp_path: Path) -> None:
 
 def test_demo_config_is_servable() -> None:
     app = create_app(make_settings(experiments_path=Path("recsys/defaults/experiments.toml")))
-    (experiment,) = app.state.experiments.running("search")
+    (experiment,) = app.state.experiments.running("recommendations")
     assert {v.name for v in experiment.variants} >= {"control", "treatment"}
+    assert not app.state.experiments.running("search")
 
 
 def test_engine_that_cannot_serve_an_arm_fails_to_load(

@@ -52,3 +52,8 @@ def test_query_encoder_backend_is_validated(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("RECSYS_QUERY_ENCODER", "tensorrt")
     with pytest.raises(ValidationError, match="query_encoder"):
         Settings()
+
+
+def test_an_empty_experiments_path_turns_experiments_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RECSYS_EXPERIMENTS_PATH", "")
+    assert Settings().experiments_path is None

@@ -21,6 +21,9 @@ from recsys.experiments.interleaving import rng_for, team_draft
 from recsys.experiments.loading import load_experiments
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# the earlier demo experiment (noop vs lightgbm on search): the report's known answers use it
+RANKER_2026_11 = Path(__file__).resolve().parents[2] / "bench/experiments/ranker-2026-11.toml"
+OLD_DEMO = ("--experiments", str(RANKER_2026_11))
 TS = datetime(2026, 11, 20, 12, tzinfo=UTC)
 BASE = [f"i{j}" for j in range(10)]
 LEARNED = BASE[::-1]  # the "lightgbm" order: its top items are the ones users click more
@@ -28,7 +31,7 @@ LEARNED = BASE[::-1]  # the "lightgbm" order: its top items are the ones users c
 
 def simulate(users: int = 600, seed: int = 0) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Serve the demo config to synthetic users; items i5..i9 are twice as attractive."""
-    config = load_experiments()
+    config = load_experiments(RANKER_2026_11)
     rng = np.random.default_rng(seed)
     exposures: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
@@ -81,7 +84,7 @@ def simulate(users: int = 600, seed: int = 0) -> tuple[pl.DataFrame, pl.DataFram
 @pytest.fixture(scope="module")
 def report() -> dict[str, Any]:
     exposures, events = simulate()
-    return build_report(exposures, events, load_experiments(), None, n_boot=300)
+    return build_report(exposures, events, load_experiments(RANKER_2026_11), None, n_boot=300)
 
 
 def test_report_content(report: dict[str, Any]) -> None:
@@ -122,9 +125,9 @@ def test_json_and_png(report: dict[str, Any], tmp_path: Path) -> None:
 def test_unknown_experiment_and_unconfigured_keys() -> None:
     exposures, events = simulate(users=20)
     with pytest.raises(NotFoundError, match="unknown experiment 'nope'"):
-        build_report(exposures, events, load_experiments(), "nope")
+        build_report(exposures, events, load_experiments(RANKER_2026_11), "nope")
     renamed = exposures.with_columns(pl.lit("old-exp").alias("experiment"))
-    report = build_report(renamed, events, load_experiments(), None, n_boot=100)
+    report = build_report(renamed, events, load_experiments(RANKER_2026_11), None, n_boot=100)
     assert report["unconfigured_experiments"] == ["old-exp"]
     assert report["experiments"][0]["variants"]["control"]["users"] == 0
     assert "Not in the config: old-exp" in render_table(report)
@@ -143,13 +146,13 @@ def test_command(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
     plot = tmp_path / "ab.png"
     result = runner.invoke(
-        app, ["ab-report", "--db", str(db), "--n-boot", "200", "--plot", str(plot)]
+        app, ["ab-report", "--db", str(db), "--n-boot", "200", "--plot", str(plot), *OLD_DEMO]
     )
     assert result.exit_code == 0, result.output
     assert "Experiment ranker-2026-11" in result.output and plot.is_file()
 
     result = runner.invoke(
-        app, ["ab-report", "--db", str(db), "--json", "--experiment", "ranker-2026-11"]
+        app, ["ab-report", "--db", str(db), "--json", "--experiment", "ranker-2026-11", *OLD_DEMO]
     )
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["experiments"][0]["experiment"] == "ranker-2026-11"
@@ -159,7 +162,9 @@ def test_command(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     result = runner.invoke(app, ["ab-report", "--db", str(db), "--experiment", "nope"])
     assert result.exit_code == 2 and "unknown experiment" in result.output
 
-    result = runner.invoke(app, ["ab-report", "--db", str(db), "--json", "--surface", "search"])
+    result = runner.invoke(
+        app, ["ab-report", "--db", str(db), "--json", "--surface", "search", *OLD_DEMO]
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["surface"] == "search"
     result = runner.invoke(app, ["ab-report", "--db", str(db), "--surface", "checkout"])
@@ -198,7 +203,9 @@ def test_command_reads_the_sqlite_store(tmp_path: Path) -> None:
     app = typer.Typer()
     app.command("ab-report")(ab_report)
     app.command("unused")(lambda: None)
-    result = CliRunner().invoke(app, ["ab-report", "--db", str(db), "--json", "--n-boot", "100"])
+    result = CliRunner().invoke(
+        app, ["ab-report", "--db", str(db), "--json", "--n-boot", "100", *OLD_DEMO]
+    )
     assert result.exit_code == 0, result.output
     variants = json.loads(result.stdout)["experiments"][0]["variants"]
     assert sum(v["users"] for v in variants.values()) == 60

@@ -17,6 +17,8 @@ from recsys.defaults import DEFAULT_EXPERIMENTS
 from recsys.experiments.config import BUCKETS, ExperimentConfig, bucket
 from recsys.experiments.loading import load_experiments, parse_experiments
 
+RANKER_2026_11 = Path(__file__).resolve().parents[3] / "bench/experiments/ranker-2026-11.toml"
+
 USERS = [f"user-{i}" for i in range(100_000)]
 
 
@@ -50,11 +52,11 @@ def test_bucket_is_a_fixed_function_of_its_inputs() -> None:
 
 def test_assignment_is_the_same_in_another_process() -> None:
     cfg = load_experiments()
-    here = [cfg.assign(f"user-{i}", "search") for i in range(50)]
+    here = [cfg.assign(f"user-{i}", "recommendations") for i in range(50)]
     code = (
         "from recsys.experiments.loading import load_experiments\n"
         "c = load_experiments()\n"
-        "print(','.join(c.assign(f'user-{i}', 'search').variant for i in range(50)))"
+        "print(','.join(c.assign(f'user-{i}', 'recommendations').variant for i in range(50)))"
     )
     root = Path(__file__).resolve().parents[3]
     out = subprocess.run(
@@ -62,7 +64,7 @@ def test_assignment_is_the_same_in_another_process() -> None:
     )
     assert out.stdout.strip().split(",") == [a.variant for a in here if a is not None]
     again = load_experiments()  # a fresh instance gives the same answers
-    assert [again.assign(f"user-{i}", "search") for i in range(50)] == here
+    assert [again.assign(f"user-{i}", "recommendations") for i in range(50)] == here
 
 
 def test_split_follows_weights() -> None:
@@ -121,7 +123,7 @@ def test_stopped_experiment_keeps_its_range() -> None:
 
 
 def test_force_and_unknowns() -> None:
-    cfg = load_experiments()
+    cfg = load_experiments(RANKER_2026_11)
     forced = cfg.force("ranker-2026-11", "treatment")
     assert (forced.experiment, forced.variant, forced.config.ranker) == (
         "ranker-2026-11",
@@ -144,18 +146,24 @@ def test_force_and_unknowns() -> None:
 
 
 def test_demo_config_and_public_shape() -> None:
+    """The shipped default: production LightGBM against a challenger that could win, on
+    recommendations; no arm is retrieval order (worse than popularity)."""
     assert DEFAULT_EXPERIMENTS.is_file()
     public = load_experiments().to_public()
     (exp,) = public["experiments"]
-    assert exp["key"] == "ranker-2026-11" and exp["traffic"] == 1.0
-    assert set(exp["surfaces"]) == {"search", "recommendations"}
+    assert exp["key"] == "ease-challenger-2026-12" and exp["traffic"] == 1.0
+    assert exp["surfaces"] == ["recommendations"]
     assert [(v["name"], v["weight"]) for v in exp["variants"]] == [
         ("control", 0.4),
         ("treatment", 0.4),
         ("interleaved", 0.2),
     ]
-    assignment = load_experiments().assign_experiment("ranker-2026-11", "user-42")
-    assert assignment is not None and assignment.variant in {"control", "treatment", "interleaved"}
+    (shipped,) = load_experiments().experiments
+    rankers = [v.ranker or v.interleave for v in shipped.variants]
+    assert rankers == ["lightgbm", "ease", ("lightgbm", "ease")]
+    assert load_experiments().assign("user-42", "search") is None
+    previous = load_experiments(RANKER_2026_11).assign_experiment("ranker-2026-11", "user-42")
+    assert previous is not None and previous.variant in {"control", "treatment", "interleaved"}
 
 
 @pytest.mark.parametrize(

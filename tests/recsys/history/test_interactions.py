@@ -262,6 +262,18 @@ def test_leave_last_n_known_answer_with_ties_at_cutoff() -> None:
     assert hist.items[hist.history(2)].tolist() == list(range(20, 27))
 
 
+def test_split_grades_liked_above_consumed() -> None:
+    rows = [("a", i, t, v) for i, (t, v) in enumerate(
+        [(1, 3.0), (2, 4.0), (3, 5.0), (4, 2.0), (5, 4.0), (6, 3.5), (7, np.nan), (8, 4.5)]
+    )]  # fmt: skip
+    split = leave_last_n(make_log(rows), n=4, min_history=2)
+    assert split.labels[0].tolist() == [4, 5, 6, 7]
+    np.testing.assert_array_equal(split.label_values[0], [4.0, 3.5, np.nan, 4.5])
+    items = np.array([7, 0, 5, 4, 6, 99])
+    assert split.grades(0, items, 4.0).tolist() == [2.0, 0.0, 1.0, 2.0, 1.0, 0.0]
+    assert split.grades(0, items, None).tolist() == [1.0, 0.0, 1.0, 1.0, 1.0, 0.0]
+
+
 def test_leave_last_n_rejects_n_below_one() -> None:
     with pytest.raises(ValueError):
         leave_last_n(make_log([("a", 0, 1, np.nan)]), n=0)

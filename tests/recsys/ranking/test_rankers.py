@@ -11,6 +11,7 @@ from recsys.core.errors import ArtifactError
 from recsys.evaluation.metrics import ndcg_at_k
 from recsys.ranking.features import BASE_FEATURES, RECOMMENDATION_FEATURES, SEARCH_FEATURES, SOURCES
 from recsys.ranking.rankers import (
+    EaseRanker,
     LightGBMParams,
     LightGBMRanker,
     NoOpRanker,
@@ -54,7 +55,7 @@ def lightgbm_ranker() -> LightGBMRanker:
     return LightGBMRanker.train(features, labels, groups, NAMES, PARAMS)
 
 
-@pytest.fixture(params=["noop", "popularity", "lightgbm"])
+@pytest.fixture(params=["noop", "popularity", "ease", "lightgbm"])
 def ranker(request: pytest.FixtureRequest, lightgbm_ranker: LightGBMRanker) -> Ranker:
     if request.param == "lightgbm":
         return lightgbm_ranker
@@ -201,6 +202,14 @@ def test_popularity_orders_by_last_year_then_all_time() -> None:
     np.testing.assert_allclose(scores, [1.009, 3.004, 0.005, 3.006])
 
 
+def test_ease_orders_by_ease_score_then_source_order() -> None:
+    features = np.full((5, WIDTH), np.nan)
+    features[:, NAMES.index("ease_score")] = [0.2, np.nan, 0.9, np.nan, -0.5]
+    features[:, NAMES.index("covis_rank")] = [1.0, 4.0, 2.0, 2.0, 3.0]
+    scores = EaseRanker(NAMES).score(features)
+    assert np.argsort(-scores, kind="stable").tolist() == [2, 0, 4, 3, 1]
+
+
 def test_popularity_needs_its_columns() -> None:
     with pytest.raises(ArtifactError, match="item_pop_365d"):
         PopularityRanker(("item_pop_all", "ann_rank"))
@@ -208,8 +217,9 @@ def test_popularity_needs_its_columns() -> None:
 
 def test_baseline_rankers_by_name() -> None:
     rankers = baseline_rankers(NAMES)
-    assert set(rankers) == {"noop", "popularity"}
+    assert set(rankers) == {"noop", "popularity", "ease"}
     assert {name: r.name for name, r in rankers.items()} == {
         "noop": "noop",
         "popularity": "popularity",
+        "ease": "ease",
     }

@@ -93,7 +93,7 @@ def test_bounded_per_user_and_over_users_and_read_back_after_eviction() -> None:
 
     online = histories(max_users=2, max_per_user=2, loader=loader)
     online.observe(stored)
-    assert online.stats() == {"users": 2, "consumptions": 2, "evictions": 1, "approx_bytes": 320}
+    assert online.stats() == {"users": 2, "consumptions": 2, "evictions": 1, "approx_bytes": 300}
     assert online.history("u0") is not None and reads == ["u0"]  # the evicted one, read back
     assert online.history("u2") is not None and reads == ["u0"]  # in memory: no read
     capped = histories(max_per_user=2)
