@@ -31,7 +31,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
 import recsys
-from api import docs
+from api import docs, web
 from api.admission import AdmissionMiddleware
 from api.auth import ApiKeyMiddleware, load_keys
 from api.errors import install_error_handlers
@@ -162,7 +162,18 @@ def create_app(settings: Settings, engine_loader: EngineLoader | None = None) ->
             expose_headers=["X-Request-ID"],
             max_age=600,
         )
-    routers = (health, search, suggest, items, recommendations, experiments, events, admin, docs)
+    routers = (
+        health,
+        search,
+        suggest,
+        items,
+        recommendations,
+        experiments,
+        events,
+        admin,
+        docs,
+        web,
+    )
     for module in routers:
         app.include_router(module.router)
     app.mount(docs.STATIC_PATH, StaticFiles(directory=docs.STATIC_DIR), name="static")

@@ -90,3 +90,45 @@ def recommendations(
         user_id=user_id,
     )
     return response
+
+
+# no user: Recommender.state("") is None (posted user ids have 1..128 characters), so the
+# engine answers with its cold-start list
+NOBODY = ""
+
+
+@router.get(
+    "/popular",
+    response_model=RecommendationResponse,
+    summary="Popular and trending now, for nobody in particular (a visitor's home rows)",
+    responses=error_responses(400, 422, 503),
+)
+def popular(
+    request: Request,
+    engine: EngineDep,
+    filters: FiltersDep,
+    k: PageSize,
+    lang: LangQuery = None,
+) -> RecommendationResponse:
+    """What an unknown user gets from ``/v1/recommendations`` (most watched in the last
+    year, then all time; ``lang`` puts titles originally in that language first), without
+    an experiment and without a user: ``user_id`` is empty. With ``original_language`` it is
+    the "Popular in <language>" row."""
+    check_deadline(request)  # waited too long for a worker: do not start
+    started = time.perf_counter()
+    request_id = request_id_of(request)
+    recommend_request = RecommendRequest(NOBODY, k, check_filters(filters), lang)
+    served = serve_recommendations(engine, None, request_id, recommend_request)
+    response = RecommendationResponse.from_result(served.result, request_id)
+    response.items = response.items[:k]
+    log_response(
+        request,
+        served,
+        route="recommendations",
+        started=started,
+        request_id=request_id,
+        model_version=response.model_version,
+        items=[(item.item_id, item.score) for item in response.items],
+        params={"k": k, "lang": lang, **asdict(filters)},
+    )
+    return response

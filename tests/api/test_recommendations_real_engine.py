@@ -231,3 +231,16 @@ def test_feedback_changes_the_next_page_and_survives_a_restart(
 
     second = make_client(loader=load, events_db=events_db)
     assert [item["item_id"] for item in _recommend(second, "newcomer")["items"]] == ids
+
+
+def test_popular_is_the_cold_start_list_without_a_user(client: TestClient) -> None:
+    r = client.get("/v1/popular", params={"k": 4})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["user_id"] == "" and body["cold_start"] is True
+    assert body["experiment"] is None and body["variant"] is None
+    cold = client.get(PATH, params={"user_id": "someone-new", "k": 4}).json()
+    assert [i["item_id"] for i in body["items"]] == [i["item_id"] for i in cold["items"]]
+    movies = client.get("/v1/popular", params={"k": 3, "type": "movie"}).json()["items"]
+    assert movies and all(item["type"] == "movie" for item in movies)
+    assert client.get("/v1/popular", params={"k": 0}).status_code == 422
