@@ -65,7 +65,8 @@ class Settings(BaseSettings):
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
     # Seconds between checks of the artifact root's `current` pointer; a new version is
     # loaded, validated and swapped in without downtime (api/reload.py). 0: only on
-    # POST /v1/admin/reload or SIGHUP.
+    # POST /v1/admin/reload or SIGHUP. The same watcher replays events other replicas stored
+    # into the online user state, so replicas sharing an event store converge this fast.
     reload_interval_s: float = Field(default=5.0, ge=0, le=86_400)
     # Threads per worker for torch, BLAS (OpenBLAS/MKL via threadpoolctl) and faiss; scale
     # with more workers, not more threads (unpinned, a query encode under contention took

@@ -60,6 +60,7 @@ CREATE TABLE IF NOT EXISTS events (
     request_id TEXT, position INTEGER, ts TEXT NOT NULL, value REAL, received_at TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS events_ts ON events (ts);
 CREATE INDEX IF NOT EXISTS events_user ON events (user_id);
+CREATE INDEX IF NOT EXISTS events_received ON events (received_at);
 CREATE TABLE IF NOT EXISTS exposures (
     request_id TEXT PRIMARY KEY, ts TEXT NOT NULL, route TEXT NOT NULL, user_id TEXT,
     experiment TEXT, variant TEXT, model_version TEXT NOT NULL, query TEXT, items TEXT NOT NULL,

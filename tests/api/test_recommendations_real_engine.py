@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -244,3 +245,25 @@ def test_popular_is_the_cold_start_list_without_a_user(client: TestClient) -> No
     movies = client.get("/v1/popular", params={"k": 3, "type": "movie"}).json()["items"]
     assert movies and all(item["type"] == "movie" for item in movies)
     assert client.get("/v1/popular", params={"k": 0}).status_code == 422
+
+
+def test_replicas_sharing_a_store_converge(
+    make_client: MakeClient, artifact: Artifact, tmp_path: Path
+) -> None:
+    """A play posted to one replica reaches the other through the shared event store within
+    the watcher's interval."""
+
+    def load(_settings: Settings) -> Engine:
+        return Engine.load(artifact.directory, encoder=HashingEncoder())
+
+    shared = {"events_db": tmp_path / "events.sqlite3", "reload_interval_s": 0.1}
+    shared["artifacts_dir"] = artifact.directory.parent
+    one, two = make_client(loader=load, **shared), make_client(loader=load, **shared)
+    assert _recommend(two, "roamer")["cold_start"] is True
+    event = {"event_id": "r1", "type": "play", "user_id": "roamer", "item_id": "1"}
+    assert one.post("/v1/events", json={"events": [event]}).status_code == 200
+    deadline = time.monotonic() + 5
+    while _recommend(two, "roamer")["cold_start"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _recommend(two, "roamer")["cold_start"] is False
+    assert _recommend(one, "roamer")["items"] == _recommend(two, "roamer")["items"]
