@@ -27,7 +27,7 @@ was served goes to the request log with ``route: "recommendations"``.
 
 import time
 from dataclasses import asdict
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
@@ -36,8 +36,8 @@ from api.deps import EngineDep, ExperimentsDep, FiltersDep, PageSize
 from api.params import LangQuery, RequiredUserIdQuery, VariantQuery, check_filters
 from api.routes.serving import log_response, request_id_of
 from api.schemas import RecommendationResponse, error_responses
-from recsys.core.types import RecommendRequest
-from recsys.experiments.serving import assignment_for, serve_recommendations
+from recsys.core.types import RecommendationResult, RecommendRequest
+from recsys.experiments.serving import Served, assignment_for, serve_recommendations
 
 router = APIRouter(prefix="/v1", tags=["recommendations"])
 
@@ -74,9 +74,21 @@ def recommendations(
     arm = assignment_for(experiments, "recommendations", user_id, variant)
     recommend_request = RecommendRequest(user_id, k, check_filters(filters), lang, include_seen)
     served = serve_recommendations(engine, arm, request_id, recommend_request)
-    result = served.result
-    response = RecommendationResponse.from_result(result, request_id)
-    response.items = response.items[:k]
+    params = {"k": k, "lang": lang, **asdict(filters), "include_seen": include_seen}
+    return _answer(request, served, started, params, user_id)
+
+
+def _answer(
+    request: Request,
+    served: Served[RecommendationResult],
+    started: float,
+    params: dict[str, Any],
+    user_id: str | None,
+) -> RecommendationResponse:
+    """The response (``k`` items, the arm) and its log line / exposure."""
+    request_id = request_id_of(request)
+    response = RecommendationResponse.from_result(served.result, request_id)
+    response.items = response.items[: params["k"]]
     response.experiment, response.variant = served.experiment, served.variant
     log_response(
         request,
@@ -86,7 +98,7 @@ def recommendations(
         request_id=request_id,
         model_version=response.model_version,
         items=[(item.item_id, item.score) for item in response.items],
-        params={"k": k, "lang": lang, **asdict(filters), "include_seen": include_seen},
+        params=params,
         user_id=user_id,
     )
     return response
@@ -119,16 +131,4 @@ def popular(
     request_id = request_id_of(request)
     recommend_request = RecommendRequest(NOBODY, k, check_filters(filters), lang)
     served = serve_recommendations(engine, None, request_id, recommend_request)
-    response = RecommendationResponse.from_result(served.result, request_id)
-    response.items = response.items[:k]
-    log_response(
-        request,
-        served,
-        route="recommendations",
-        started=started,
-        request_id=request_id,
-        model_version=response.model_version,
-        items=[(item.item_id, item.score) for item in response.items],
-        params={"k": k, "lang": lang, **asdict(filters)},
-    )
-    return response
+    return _answer(request, served, started, {"k": k, "lang": lang, **asdict(filters)}, None)

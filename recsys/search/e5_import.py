@@ -22,6 +22,7 @@ import shutil
 import struct
 import tempfile
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -368,14 +369,27 @@ def import_e5(weights: Path | None = None, cache: Path | None = None) -> Path:
     if (target / "modules.json").is_file():
         return target
     e5 = read_e5(weights)
-    cache.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{MODEL_NAME}-", dir=cache))
+
+    def write(out: Path) -> None:
+        write_model(e5, out)
+        _json(out / "recsys_import.json", {"source": str(weights), "sha256": digest})
+
+    return write_once(target, "modules.json", write)
+
+
+def write_once(target: Path, marker: str, write: Callable[[Path], None]) -> Path:
+    """``target``, written by ``write(staging_dir)`` and renamed into place unless it is
+    already there (``target/marker`` exists): a concurrent or interrupted writer never leaves
+    a half-written directory behind. Model caches (this import, ONNX exports) use it."""
+    if (target / marker).is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
-        write_model(e5, staging / "model")
-        _json(staging / "model" / "recsys_import.json", {"source": str(weights), "sha256": digest})
-        os.replace(staging / "model", target)
+        write(staging / "out")
+        os.replace(staging / "out", target)
     except OSError:
-        if not (target / "modules.json").is_file():  # lost a race is fine; anything else is not
+        if not (target / marker).is_file():  # lost a race is fine; anything else is not
             raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
-import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from recsys.core.errors import RecsysError
+from recsys.search.e5_import import default_cache, write_once
 from recsys.search.encoder import (
     EncoderConfig,
     _ConfiguredEncoder,
@@ -87,8 +86,6 @@ def _weights_key(model_dir: Path) -> str:
 
 
 def export_dir(model_dir: Path, variant: str, cache: Path | None = None) -> Path:
-    from recsys.search.e5_import import default_cache
-
     cache = Path(cache) if cache is not None else default_cache()
     key = _weights_key(model_dir)
     return cache / f"onnx{EXPORT_VERSION}-{model_dir.name}-{key}-{variant}"
@@ -105,26 +102,18 @@ def export_onnx(
     reason = supports_onnx(model_dir)
     if reason:
         raise RecsysError(f"{model_dir} cannot run on ONNX Runtime: {reason}")
-    target = export_dir(model_dir, variant, cache)
-    if (target / "export.json").is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    try:
-        _export(model_dir, staging, variant, max_seq_length)
-        os.replace(staging, target)
-    except OSError:
-        if not (target / "export.json").is_file():  # lost a race is fine; anything else is not
-            raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
+    return write_once(
+        export_dir(model_dir, variant, cache),
+        "export.json",
+        lambda out: _export(model_dir, out, variant, max_seq_length),
+    )
 
 
 def _export(model_dir: Path, out: Path, variant: str, max_seq_length: int) -> None:
     import torch
     from sentence_transformers import SentenceTransformer
 
+    out.mkdir(parents=True)
     model = SentenceTransformer(str(model_dir), device="cpu")
     model.max_seq_length = max_seq_length
     transformer: Any = model[0].auto_model
