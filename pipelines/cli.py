@@ -324,3 +324,29 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+@app.command()
+def synth(
+    items: Annotated[
+        int, typer.Option(min=10, help="catalog items (movies and TV shows)")
+    ] = 10_000,
+    users: Annotated[int, typer.Option(min=1, help="users who rate")] = 1_000,
+    interactions: Annotated[int, typer.Option(min=1, help="ratings, about")] = 100_000,
+    seed: Annotated[int, typer.Option(help="random seed: same arguments, same files")] = 0,
+    out: Annotated[Path, typer.Option(help="new data directory (must not exist)")] = Path(
+        "data-synth"
+    ),
+) -> None:
+    """Write a synthetic data directory in the raw layout of data/ (pipelines/synth.py)."""
+    _setup_logging(False)
+    from pipelines.synth import SynthSpec, write_data_dir
+
+    try:
+        summary = write_data_dir(SynthSpec(items, users, interactions, seed), out)
+    except (ValueError, FileExistsError, OSError) as exc:
+        _fail(exc)
+    typer.echo(
+        f"{summary['items']} items ({summary['movies']} movies, {summary['tv_shows']} TV shows), "
+        f"{summary['ratings']} ratings in {summary['seconds']} s -> {out}"
+    )
