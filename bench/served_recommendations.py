@@ -123,7 +123,8 @@ def offline_baselines(directory: Path, users: list[str]) -> dict[str, dict[str, 
     )
     matrix = interaction_matrix(log.user_of_rows(), log.items, log.n_users, len(ids))
     counts = np.bincount(log.items, minlength=len(ids)).astype(np.float64)
-    ease = fit_ease(matrix, l2=config.cf.ease_l2, min_item_count=config.cf.ease_min_count)
+    cf = config.cf
+    ease = fit_ease(matrix, cf.ease_l2, cf.ease_min_count, max_items=cf.ease_max_items)
     knn = fit_item_knn(matrix)
     index = log.user_index()
     out: dict[str, dict[str, list[str]]] = {"popularity": {}, "item_knn": {}, "ease": {}}

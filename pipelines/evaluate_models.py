@@ -151,7 +151,8 @@ def baseline_scorers(split: EvalSplit, config: RecsysConfig) -> dict[str, Callab
         return lambda _u, s: model.scores(s.items)
 
     def ease() -> Scorer:
-        model = fit_ease(matrix, l2=config.cf.ease_l2, min_item_count=config.cf.ease_min_count)
+        cf = config.cf
+        model = fit_ease(matrix, cf.ease_l2, cf.ease_min_count, max_items=cf.ease_max_items)
         return lambda _u, s: model.scores(s.items)
 
     def als() -> Scorer | None:

@@ -28,6 +28,9 @@ class CFConfig:
     ease_l2: float = 500.0
     ease_min_count: int = 2  # items with fewer consumptions stay out of EASE
     ease_top_k: int = 200  # neighbours kept per item in the served (pruned) EASE model
+    # EASE is dense (n^2 floats): at most this many of the most consumed items (20,000: a
+    # 3.2 GB float64 model; the demo has ~9,700 items with 2+ consumptions, all kept)
+    ease_max_items: int = 20_000
     covis_window: int = 10  # positions apart in a user's sequence that still co-visit
     covis_top_k: int = 100
     covis_popularity_alpha: float = 0.5

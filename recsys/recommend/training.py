@@ -60,7 +60,7 @@ def fit_candidate_models(
         top_k=config.covis_top_k,
         popularity_alpha=config.covis_popularity_alpha,
     )
-    ease = fit_ease(matrix, l2=config.ease_l2, min_item_count=config.ease_min_count)
+    ease = fit_ease(matrix, config.ease_l2, config.ease_min_count, max_items=config.ease_max_items)
     return CandidateModels(side, stats, item_index, covis, ease.prune(config.ease_top_k))
 
 

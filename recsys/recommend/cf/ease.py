@@ -51,8 +51,13 @@ class EaseModel:
         return ItemNeighbors(sp.csr_matrix(glob, shape=shape, dtype=np.float32))
 
 
-def fit_ease(X: sp.csr_matrix, l2: float = 500.0, min_item_count: int = 2) -> EaseModel:
-    """EASE over the items with at least `min_item_count` interactions (columns of X).
+def fit_ease(
+    X: sp.csr_matrix, l2: float = 500.0, min_item_count: int = 2, max_items: int | None = None
+) -> EaseModel:
+    """EASE over the items with at least `min_item_count` interactions (columns of X), and
+    at most the ``max_items`` most interacted of them (ties: the lower position): the dense
+    model needs n^2 floats (100,000 items: 80 GB in float64), so at scale EASE covers the
+    head and the long tail is left to co-visitation and content neighbours.
 
     Exact either way, in float64: with fewer (non-empty) users m than active items n it uses
     Woodbury, P = (I - W^T W) / l2 with W = L^-1 X, L L^T = X X^T + l2 I (m x m), so that
@@ -64,6 +69,9 @@ def fit_ease(X: sp.csr_matrix, l2: float = 500.0, min_item_count: int = 2) -> Ea
     X = sp.csr_matrix(X)
     counts = np.asarray(X.getnnz(axis=0)).ravel()
     active = np.flatnonzero(counts >= min_item_count).astype(np.int64)
+    if max_items is not None and active.size > max_items:
+        head = np.argsort(-counts[active], kind="stable")[:max_items]
+        active = np.sort(active[head])
     n_items = int(X.shape[1])
     if active.size == 0:
         return EaseModel(active, np.zeros((0, 0), dtype=np.float32), n_items)
@@ -73,7 +81,7 @@ def fit_ease(X: sp.csr_matrix, l2: float = 500.0, min_item_count: int = 2) -> Ea
         kernel = np.asarray((Xa @ Xa.T).toarray(), dtype=np.float64)
         kernel[np.diag_indices_from(kernel)] += l2
         W = scipy.linalg.solve_triangular(np.linalg.cholesky(kernel), Xa.toarray(), lower=True)
-        B = W.T @ W
+        B = _gram_in_blocks(W)
         B /= (1.0 - np.diag(B))[None, :]
     else:
         gram = np.asarray((Xa.T @ Xa).toarray(), dtype=np.float64)
@@ -87,3 +95,16 @@ def fit_ease(X: sp.csr_matrix, l2: float = 500.0, min_item_count: int = 2) -> Ea
         B = P / (-np.diag(P))[None, :]
     np.fill_diagonal(B, 0.0)
     return EaseModel(active, B.astype(np.float32), n_items)
+
+
+GRAM_BLOCK = 4096
+
+
+def _gram_in_blocks(W: np.ndarray) -> np.ndarray:
+    """W^T W, a block of columns at a time: one 20,000-item product in a single call crashed
+    OpenBLAS (segmentation fault, 10,000 users) where blocks of 4,096 columns do not."""
+    n = W.shape[1]
+    out = np.empty((n, n), dtype=np.float64)
+    for start in range(0, n, GRAM_BLOCK):
+        out[:, start : start + GRAM_BLOCK] = W.T @ W[:, start : start + GRAM_BLOCK]
+    return out

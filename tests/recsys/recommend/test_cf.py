@@ -119,6 +119,20 @@ def test_ease_matches_closed_form() -> None:
     np.testing.assert_array_equal(np.diag(model.weights), 0.0)
 
 
+def test_ease_keeps_the_most_consumed_items_under_a_cap() -> None:
+    counts = EASE_X.sum(axis=0)  # a tie broken by the lower position
+    model = fit_ease(sp.csr_matrix(EASE_X), l2=0.5, min_item_count=1, max_items=2)
+    head = np.sort(np.argsort(-counts, kind="stable")[:2])
+    np.testing.assert_array_equal(model.items, head)
+    np.testing.assert_allclose(
+        model.weights, ease_reference(EASE_X[:, head], 0.5), atol=1e-6
+    )  # the exact EASE of the kept columns
+    scores = model.scores(np.array([0, 1, 2, 3]))
+    assert set(np.flatnonzero(scores).tolist()) <= set(head.tolist())
+    uncapped = fit_ease(sp.csr_matrix(EASE_X), l2=0.5, min_item_count=1, max_items=99)
+    np.testing.assert_array_equal(uncapped.items, np.arange(EASE_X.shape[1]))
+
+
 def test_ease_more_items_than_users_matches_closed_form() -> None:
     # 3 non-empty users < 5 items: the Woodbury path; an empty user row must not matter
     X = np.array(
