@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import resource
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -76,13 +77,20 @@ def input_checksums(data_dir: Path) -> dict[str, str]:
 
 
 class Timings(dict[str, float]):
-    """Seconds per stage, in the order the stages ran (recorded in the manifest)."""
+    """Seconds per stage, in the order the stages ran, and the process's peak RSS (MB) once
+    each stage is done: the stage that raised it is the one that needed the memory (both
+    recorded in the manifest's reports)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.peak_rss_mb: dict[str, float] = {}
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
         start = time.perf_counter()
         yield
         self[f"{name}_s"] = time.perf_counter() - start
+        self.peak_rss_mb[name] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 @dataclass
@@ -280,7 +288,11 @@ def _writer(
             counts=_counts(catalog, search.documents),
             files={},
             inputs=inputs,
-            reports={**reports, "timings_s": {k: round(v, 3) for k, v in timings.items()}},
+            reports={
+                **reports,
+                "timings_s": {k: round(v, 3) for k, v in timings.items()},
+                "peak_rss_mb": timings.peak_rss_mb,
+            },
             personalization=personalization,
             lexical=search.lexical.params.to_dict(),
             search=search_section,

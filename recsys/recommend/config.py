@@ -13,6 +13,7 @@ from dataclasses import field
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from recsys.core.config import SECTION, load_toml, validate_config
@@ -28,9 +29,10 @@ class CFConfig:
     ease_l2: float = 500.0
     ease_min_count: int = 2  # items with fewer consumptions stay out of EASE
     ease_top_k: int = 200  # neighbours kept per item in the served (pruned) EASE model
-    # EASE is dense (n^2 floats): at most this many of the most consumed items (20,000: a
-    # 3.2 GB float64 model; the demo has ~9,700 items with 2+ consumptions, all kept)
-    ease_max_items: int = 20_000
+    # EASE is dense (n^2 floats): at most this many of the most consumed items (15,000: a
+    # 1.8 GB float64 model; at most 16,000, where scipy's LAPACK still works; the demo has
+    # fewer than 15,000 items with 2+ consumptions, all kept)
+    ease_max_items: int = Field(default=15_000, ge=1, le=16_000)
     covis_window: int = 10  # positions apart in a user's sequence that still co-visit
     covis_top_k: int = 100
     covis_popularity_alpha: float = 0.5

@@ -80,6 +80,9 @@ def test_artifact_loads(artifacts: Path) -> None:
     }
     assert manifest.reports["ingest"]["merged"]["items"] == 17
     assert set(manifest.reports["timings_s"]) >= {"catalog_s", "embed_s", "index_s"}
+    peaks = manifest.reports["peak_rss_mb"]  # after each stage, never falling
+    assert [f"{stage}_s" for stage in peaks] == list(manifest.reports["timings_s"])
+    assert list(peaks.values()) == sorted(peaks.values()) and min(peaks.values()) > 0
     assert "movielens/movies.csv" in manifest.inputs
     assert all(len(digest) == 64 for digest in manifest.inputs.values())
 

@@ -51,6 +51,11 @@ class EaseModel:
         return ItemNeighbors(sp.csr_matrix(glob, shape=shape, dtype=np.float32))
 
 
+# scipy's LAPACK (OpenBLAS with 32-bit indices) crashes on an n x n float64 matrix of 2 GiB
+# or more (n >= 16,384: potrf segfaulted at 16,384 and 20,000, not at 15,000)
+MAX_DENSE_ITEMS = 16_000
+
+
 def fit_ease(
     X: sp.csr_matrix, l2: float = 500.0, min_item_count: int = 2, max_items: int | None = None
 ) -> EaseModel:
@@ -69,7 +74,8 @@ def fit_ease(
     X = sp.csr_matrix(X)
     counts = np.asarray(X.getnnz(axis=0)).ravel()
     active = np.flatnonzero(counts >= min_item_count).astype(np.int64)
-    if max_items is not None and active.size > max_items:
+    max_items = min(max_items or MAX_DENSE_ITEMS, MAX_DENSE_ITEMS)
+    if active.size > max_items:
         head = np.argsort(-counts[active], kind="stable")[:max_items]
         active = np.sort(active[head])
     n_items = int(X.shape[1])
