@@ -33,6 +33,8 @@ import polars as pl
 
 from bench.common import RESULTS_DIR, artifact_info, run_header, write_json
 from bench.search_latency import running_server
+from recsys.evaluation.metrics import ndcg_at_k
+from recsys.evaluation.offline import paired_difference, summarize
 
 K = 10
 RANKERS = ("lightgbm", "ease", "popularity", "noop")
@@ -46,18 +48,13 @@ FORCED_TOML = "\n".join(
 
 
 def ndcg(ranked: list[str], targets: set[str]) -> float:
-    gains = [1.0 / np.log2(i + 2) for i, item in enumerate(ranked[:K]) if item in targets]
-    ideal = sum(1.0 / np.log2(i + 2) for i in range(min(len(targets), K)))
-    return float(sum(gains) / ideal)
+    return ndcg_at_k(ranked, targets, K)
 
 
-def summary(values: list[float], seed: int = 0) -> dict[str, Any]:
-    data = np.asarray(values)
-    rng = np.random.default_rng(seed)
-    boot = data[rng.integers(0, len(data), (1000, len(data)))].mean(axis=1)
-    low, high = np.percentile(boot, [2.5, 97.5])
-    return {"users": len(data), "ndcg@10": round(float(data.mean()), 4),
-            "ci95": [round(float(low), 4), round(float(high), 4)]}  # fmt: skip
+def summary(values: list[float]) -> dict[str, Any]:
+    result = summarize({"ndcg": np.asarray(values)})["ndcg"]
+    return {"users": len(values), "ndcg@10": round(result.mean, 4),
+            "ci95": [round(result.low, 4), round(result.high, 4)]}  # fmt: skip
 
 
 def targets_of(holdout: Path) -> dict[str, dict[str, set[str]]]:
@@ -85,12 +82,11 @@ def paired(
     out = {}
     for target in ("liked", "consumed"):
         users = [u for u, t in targets.items() if t[target]]
-        diff = np.array([ndcg(lists[u], targets[u][target]) - ndcg(other[u], targets[u][target])
-                         for u in users])  # fmt: skip
-        boot = diff[np.random.default_rng(0).integers(0, len(diff), (1000, len(diff)))].mean(1)
-        low, high = np.percentile(boot, [2.5, 97.5])
-        out[target] = {"mean": round(float(diff.mean()), 4),
-                       "ci95": [round(float(low), 4), round(float(high), 4)]}  # fmt: skip
+        mine = np.array([ndcg(lists[u], targets[u][target]) for u in users])
+        theirs = np.array([ndcg(other[u], targets[u][target]) for u in users])
+        diff = paired_difference(mine, theirs)
+        out[target] = {"mean": round(diff.mean, 4),
+                       "ci95": [round(diff.low, 4), round(diff.high, 4)]}  # fmt: skip
     return out
 
 
