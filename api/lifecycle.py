@@ -8,6 +8,7 @@ is ``ready``. The loaded engine must be able to serve every configured experimen
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -64,26 +65,23 @@ def load_servable(
     """The engine, once its capabilities (the rankers and retrieval modes its artifact
     provides) can serve every experiment: a mismatch fails the load with the reason. An
     engine that learns online has replayed ``store`` (what arrives until it serves is
-    replayed again by ``catch_up_when_ready``)."""
+    replayed again once it serves: ``EngineState.on_ready``)."""
     engine = loader(settings)
     check_servable(experiments, engine.capabilities())
     if store is not None:
-        catch_up_when_ready(store)(engine)
+        catch_up(store, engine)
     return engine
 
 
-def catch_up_when_ready(store: EventStore) -> Callable[[SearchService], None]:
-    """``EngineState.on_ready``: events stored while a new engine loaded went to the old one
-    (or nowhere); replay them into the new one once it serves."""
-
-    def catch_up(engine: SearchService) -> None:
-        if isinstance(engine, LearnsOnline):
-            try:
-                engine.catch_up(store)
-            except EventStoreError as exc:  # it serves anyway; the next swap catches up
-                logger.error("online state not caught up: %s", exc)
-
-    return catch_up
+def catch_up(store: EventStore, engine: SearchService) -> None:
+    """Replay into an engine that learns online what ``store`` holds that it has not seen:
+    events stored while a new engine loaded went to the old one (or nowhere), and other
+    replicas write to the same store. A store error is logged; the engine serves anyway."""
+    if isinstance(engine, LearnsOnline):
+        try:
+            engine.catch_up(store)
+        except EventStoreError as exc:  # the next catch-up tries again
+            logger.error("online state not caught up: %s", exc)
 
 
 def start_loading(
@@ -97,7 +95,7 @@ def start_loading(
     a stopping process alive)."""
     state = EngineState()
     if store is not None:
-        state.on_ready = catch_up_when_ready(store)
+        state.on_ready = functools.partial(catch_up, store)
     metrics.engine_ready.set(0)
     thread = threading.Thread(
         target=state.run_loader,

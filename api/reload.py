@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from api.lifecycle import EngineLoader, EngineState, catch_up_when_ready, load_servable
+from api.lifecycle import EngineLoader, EngineState, catch_up, load_servable
 from api.observability import Metrics
 from api.settings import Settings
 from recsys.core.artifacts import resolve_artifact_dir
@@ -162,16 +162,16 @@ class Reloader:
                 continue  # the first load is the loader's job
             try:
                 self.reload("watch")
-                self.catch_up()
+                self.follow_events()
             except Exception:  # pragma: no cover - the watcher must never die
                 logger.exception("reload watcher failed")
 
-    def catch_up(self) -> None:
+    def follow_events(self) -> None:
         """Replay what other replicas stored since the last look into the served engine's
         online user state: replicas sharing one event store converge within an interval."""
         engine = self.state.engine
         if self.store is not None and engine is not None:
-            catch_up_when_ready(self.store)(engine)
+            catch_up(self.store, engine)
 
     def stop(self) -> None:
         self._stop.set()
