@@ -23,6 +23,7 @@ from pipelines.evaluation_report import write_report
 from pipelines.holdout import staged_copy
 from recsys.catalog.items import ItemTable
 from recsys.core.artifacts import Manifest, load_manifest
+from recsys.core.progress import track
 from recsys.evaluation.offline import (
     catalog_coverage,
     paired_difference,
@@ -154,7 +155,7 @@ def _rank_every_ranker(
     ranked: dict[str, np.ndarray] = {}
     for name, ranker in recommender.rankers.items():
         rows = []
-        for state in states:
+        for state in track(states, f"backtest {name}", unit="users"):
             blocked = np.zeros(n_items, dtype=bool)
             blocked[state.items] = True
             top = rank_for_user(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ import polars as pl
 import scipy.sparse as sp
 
 from recsys.core.artifacts import load_manifest
+from recsys.core.progress import track
 from recsys.history.interactions import (
     InteractionLog,
     Split,
@@ -87,6 +88,10 @@ class EvalSplit:
     matrix: sp.csr_matrix  # training interactions, users x items
     item_index: VectorIndex
 
+    def pairs(self) -> Iterator[tuple[UserState, np.ndarray]]:
+        """(state, blocked items) of each evaluated user."""
+        return zip(self.states, self.blocked, strict=True)
+
     @property
     def train(self) -> InteractionLog:
         return self.test.history
@@ -120,7 +125,7 @@ def split_for_evaluation(
     matrix = interaction_matrix(train.user_of_rows(), train.items, train.n_users, n_items)
     states: list[UserState] = []
     blocked_rows: list[np.ndarray] = []
-    for u in users.tolist():
+    for u in track(users.tolist(), "evaluation user states", unit="users"):
         states.append(
             user_state_from_log(train, u, int(test.cutoffs[u]), side, stats, config.features)
         )
@@ -193,7 +198,12 @@ def rank_baselines(
         ranked[name] = np.vstack(
             [
                 _rank_dense(np.asarray(scorer(u, s), dtype=np.float64), b)
-                for u, s, b in zip(split.users.tolist(), split.states, split.blocked, strict=True)
+                for u, s, b in track(
+                    zip(split.users.tolist(), split.states, split.blocked, strict=True),
+                    name,
+                    len(split.users),
+                    "users",
+                )
             ]
         )
         timing[name] = {"fit_s": fit_s, "predict_s": time.perf_counter() - start}
@@ -222,7 +232,7 @@ def rank_candidate_models(
         ranked[COVISITATION] = np.vstack(
             [
                 _rank_dense(covis.scores(s.items, s.recency_weights()), b)
-                for s, b in zip(split.states, split.blocked, strict=True)
+                for s, b in track(split.pairs(), COVISITATION, len(split.users), "users")
             ]
         )
         timing[COVISITATION] = {"fit_s": fit_s, "predict_s": time.perf_counter() - start}
@@ -233,7 +243,7 @@ def rank_candidate_models(
         ranked[name] = np.vstack(
             [
                 _rank_list(rank_for_user(s, candidate_models, config.candidates, model, b).items)
-                for s, b in zip(split.states, split.blocked, strict=True)
+                for s, b in track(split.pairs(), name, len(split.users), "users")
             ]
         )
         timing[name] = {"fit_s": fit_s, "predict_s": time.perf_counter() - start}

@@ -166,13 +166,20 @@ def interactions(spec: SynthSpec, items: pl.DataFrame, rng: np.random.Generator)
     liked = topics[chosen] == taste
     rating = np.where(liked, rng.normal(4.2, 0.6, len(users)), rng.normal(2.8, 0.9, len(users)))
     rating = (np.round(rating.clip(0.5, 5.0) * 2) / 2).astype(np.float32)
-    start = rng.integers(946_684_800, 1_546_300_800, spec.users)[users - 1]  # 2000..2019
-    gaps = rng.exponential(86_400 * 3, len(users)).astype(np.int64)
+    # each user starts in 2000..2019 and rates every ~3 days, slower for very active users
+    # so that every timeline ends before 2020-01-01
+    start = rng.integers(946_684_800, 1_546_300_800, spec.users)
+    mean_gap = np.minimum(86_400 * 3, (_END - start) / per_user)
+    gaps = (rng.exponential(1.0, len(users)) * mean_gap[users - 1]).astype(np.int64)
+    start = start[users - 1]
     first = np.concatenate([[0], np.cumsum(per_user)[:-1]])
     ts = start + np.cumsum(gaps) - np.repeat(np.cumsum(gaps)[first], per_user)
     return pl.DataFrame(
         {"userId": users, "movieId": ids[chosen], "rating": rating, "timestamp": ts}
     )
+
+
+_END = 1_577_836_800  # 2020-01-01
 
 
 def _sample(rng: np.random.Generator, weight: np.ndarray, n: int) -> np.ndarray:

@@ -210,6 +210,17 @@ class Split:
     def evaluated_users(self) -> np.ndarray:
         return np.flatnonzero(self.cutoffs > 0)
 
+    def sample(self, max_users: int, seed: int = 0) -> Split:
+        """At most ``max_users`` evaluated users, a seeded uniform sample (the others keep
+        their history and are no longer evaluated); itself when there are no more."""
+        users = self.evaluated_users()
+        if len(users) <= max_users:
+            return self
+        kept = np.random.default_rng(seed).choice(users, max_users, replace=False)
+        cutoffs = np.zeros_like(self.cutoffs)
+        cutoffs[kept] = self.cutoffs[kept]
+        return Split(self.history, cutoffs, self.labels, self.label_values)
+
     def grades(self, user: int, items: np.ndarray, liked_rating: float | None) -> np.ndarray:
         """Relevance of ``items`` for ``user``: 0 not consumed after the cutoff, 1 consumed,
         2 rated ``liked_rating`` or more (``None``: every consumption is 1)."""

@@ -59,6 +59,12 @@ class ItemStats:
             self._cache[key] = counts
         return self._cache[key]
 
+    def by_time(self) -> tuple[np.ndarray, np.ndarray]:
+        """(ts, item) of every consumption, sorted by time (a new pair of arrays)."""
+        ts = self.keys % _SHIFT
+        order = np.argsort(ts, kind="stable")
+        return ts[order], self.keys[order] // _SHIFT
+
     def ratings(self, items: np.ndarray, as_of: int) -> tuple[np.ndarray, np.ndarray]:
         """(number of ratings, sum of ratings) of each item before as_of."""
         start = self._position(items, 0)

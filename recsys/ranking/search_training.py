@@ -17,6 +17,7 @@ import polars as pl
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from recsys.core.config import SECTION
+from recsys.core.progress import track
 from recsys.history.interactions import Split
 from recsys.history.item_stats import ItemStats
 from recsys.ranking.features import (
@@ -101,7 +102,7 @@ def search_lists(
     lists = ListBuilder(SEARCH_FEATURES)
     kinds: list[str] = []
     total = 0
-    for u in split.evaluated_users().tolist():
+    for u in track(split.evaluated_users().tolist(), "search training lists", unit="users"):
         cutoff = int(split.cutoffs[u])
         targets = np.unique(split.labels[u])
         chosen = rng.choice(

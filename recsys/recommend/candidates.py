@@ -17,13 +17,14 @@ ranker features; the merged order (best rank first) is the no-op ranker's order.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from recsys.core.config import SECTION
 from recsys.history.item_stats import ItemStats
+from recsys.history.popularity import PopularityLists
 from recsys.ranking.features import SOURCES, ItemSide, UserState
 from recsys.recommend.cf.neighbors import ItemNeighbors
 from recsys.search.vector_index import VectorIndex
@@ -54,6 +55,10 @@ class CandidateModels:
     item_index: VectorIndex  # over side.vectors, same row order
     covis: ItemNeighbors
     ease: ItemNeighbors
+    popularity: PopularityLists = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.popularity = PopularityLists(self.stats)
 
 
 @dataclass(frozen=True)
@@ -144,12 +149,9 @@ def source_lists(
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Each source's (items, scores), best first. Cold users get only popular and trending."""
     out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    stats = models.stats
-    c_365 = stats.all_counts(user.as_of, 365)
-    c_30 = stats.all_counts(user.as_of, 30)
-    out["popular"] = top_n(c_365, config.popular, blocked)
-    trend = np.where(c_30 >= config.trending_min_count, (c_30 + 1) / (c_365 / 12 + 1), 0.0)
-    out["trending"] = top_n(trend, config.trending, blocked)
+    lists, min_count = models.popularity, config.trending_min_count
+    out["popular"] = lists.top("popular", user.as_of, config.popular, blocked, min_count)
+    out["trending"] = lists.top("trending", user.as_of, config.trending, blocked, min_count)
     if user.is_cold:
         return out
     out.update(_embedding_sources(user, models, config, blocked))

@@ -46,6 +46,10 @@ class SplitConfig:
     # graded labels: a held-out rating at or above this is "liked" (label 2), any other
     # consumption 1, the rest 0; None: every consumption 1 (binary)
     liked_rating: float | None = 4.0
+    # training lists (recommendations and personal search) from a seeded sample of at most
+    # this many users: list building and LambdaMART grow with it, not with the log
+    max_training_users: int = Field(default=20_000, ge=10)
+    sample_seed: int = 0
 
 
 @pydantic_dataclass(frozen=True, config=SECTION)

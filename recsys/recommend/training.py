@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from recsys.core.progress import track
 from recsys.history.interactions import InteractionLog, Split, leave_last_n
 from recsys.history.item_stats import ItemStats
 from recsys.ranking.features import (
@@ -71,7 +72,9 @@ def recommendation_lists(
     n_items = len(models.side)
     lists = ListBuilder(RECOMMENDATION_FEATURES)
     labels_total = 0
-    for u in split.evaluated_users().tolist():
+    users = split.evaluated_users()
+    models.popularity.prefetch(split.cutoffs[users], config.candidates.trending_min_count)
+    for u in track(users.tolist(), "recommendation training lists", unit="users"):
         cutoff = int(split.cutoffs[u])
         state = user_state_from_log(
             split.history, u, cutoff, models.side, models.stats, config.features
@@ -98,7 +101,9 @@ def train_recommendation_ranker(
     config: RecsysConfig,
 ) -> tuple[LightGBMRanker, dict[str, Any], TrainingLists]:
     """The whole recipe on one log: split, fit candidate models, build lists, train."""
-    split = leave_last_n(log_all, config.split.holdout, config.split.min_history)
+    split = leave_last_n(log_all, config.split.holdout, config.split.min_history).sample(
+        config.split.max_training_users, config.split.sample_seed
+    )
     start = time.perf_counter()
     models = fit_candidate_models(split.history, stats, side, item_index, config.cf)
     fit_s = time.perf_counter() - start

@@ -83,3 +83,13 @@ def test_bad_arguments_are_clear_errors(written: Path, tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "50 items" in result.output and (tmp_path / "small/movielens/ratings.csv").is_file()
+
+
+def test_every_timeline_ends_by_2020_even_for_very_active_users() -> None:
+    """3-day gaps for a user with thousands of ratings once ran past year 2500 (beyond what
+    item statistics can key); very active users now rate faster instead."""
+    spec = SynthSpec(items=200, users=5, interactions=50_000, seed=1)
+    rng = np.random.default_rng(spec.seed)
+    ratings = interactions(spec, catalog(spec, rng), rng)
+    assert ratings.group_by("userId").len()["len"].max() > 5_000
+    assert ratings["timestamp"].max() < 1_580_000_000  # 2020-02-02

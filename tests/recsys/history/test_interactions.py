@@ -321,3 +321,26 @@ def test_subset_keeps_user_indices() -> None:
     np.testing.assert_array_equal(sub.values, [np.nan, 3.0])
     assert sub.history(1) == slice(1, 1)
     assert sub.items[sub.history(2)].tolist() == [3]
+
+
+def test_sample_keeps_a_seeded_subset_of_evaluated_users_and_the_whole_history() -> None:
+    rng = np.random.default_rng(0)
+    n_users = 40
+    ptr = np.arange(0, 20 * n_users + 1, 20, dtype=np.int64)
+    log = InteractionLog(
+        users=[f"u{u}" for u in range(n_users)],
+        ptr=ptr,
+        items=np.tile(np.arange(20, dtype=np.int64), n_users),
+        ts=np.tile(np.arange(20, dtype=np.int64) * 100 + 1, n_users),
+        values=rng.random(20 * n_users).astype(np.float32),
+    )
+    split = leave_last_n(log, 5)
+    assert len(split.evaluated_users()) == n_users
+    sampled = split.sample(10, seed=3)
+    assert len(sampled.evaluated_users()) == 10
+    assert sampled.evaluated_users().tolist() == split.sample(10, seed=3).evaluated_users().tolist()
+    assert sampled.evaluated_users().tolist() != split.sample(10, seed=4).evaluated_users().tolist()
+    kept = sampled.evaluated_users()
+    np.testing.assert_array_equal(sampled.cutoffs[kept], split.cutoffs[kept])
+    assert sampled.history is split.history
+    assert split.sample(n_users) is split
