@@ -15,7 +15,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install serve build test test-fast lint bench evaluate clean
+.PHONY: install install-gpu serve build test test-fast lint bench evaluate clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,18 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# A GPU machine instead (CUDA 12 driver): PyPI's CUDA build of torch and faiss-gpu in place
+# of faiss-cpu (both write the package `faiss`, so faiss-cpu goes first); then `recsys
+# build --device cuda` encodes in fp16 and trains/adds the faiss indexes on the GPU, and
+# the manifest records where each ran. The CPU install above stays the default.
+install-gpu:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install $(PIP_FLAGS) -c constraints-gpu.txt -e '.[dev]'
+	$(BIN)/python -m pip uninstall $(PIP_FLAGS) -y faiss-cpu
+	$(BIN)/python -m pip install $(PIP_FLAGS) -c constraints-gpu.txt faiss-gpu-cu12
+	$(BIN)/python -c "import faiss, torch; print('faiss GPUs:', faiss.get_num_gpus(), '| torch CUDA:', torch.cuda.is_available())"
+	touch $(STAMP)
 
 # Built only when missing; `make build` forces a new version.
 $(ARTIFACTS)/current: | $(STAMP)

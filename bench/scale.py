@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -40,9 +41,11 @@ def build(data: Path, out: Path, encoder: str) -> dict[str, Any]:
     command = [sys.executable, "-m", "pipelines.cli", "build", "--data", str(data)]
     command += ["--out", str(out), "--encoder", encoder]
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    log_path = out.with_suffix(".log")  # the build's progress, readable while it runs
+    with log_path.open("w") as log_file:
+        done = subprocess.run(command, env=env, stdout=log_file, stderr=subprocess.STDOUT)
     if done.returncode != 0:
-        tail = (done.stderr or done.stdout)[-2000:]
+        tail = log_path.read_text()[-2000:]
         return {"failed": True, "returncode": done.returncode, "error_tail": tail}
     version = max(p for p in out.iterdir() if p.is_dir() and not p.name.startswith("."))
     manifest = json.loads((version / "manifest.json").read_text())
@@ -84,6 +87,7 @@ def serve(version: str) -> dict[str, Any]:
     user_ids = users["user_id"].unique().sort().sample(REQUESTS, seed=0, with_replacement=True)
     return {
         "engine_load_s": round(load_s, 1),
+        "peak_rss_mb_serving": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "search_title": latency(lambda q: engine.search(SearchRequest(q, k=10)), titles),
         "search_description": latency(lambda q: engine.search(SearchRequest(q, k=10)), fragments),
         "suggest": latency(lambda q: engine.suggest(SuggestRequest(q[:4], k=8)), titles),

@@ -283,7 +283,11 @@ def _writer(
             version="",
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
             code_version=code_version(),
-            encoder=search.encoder.config.to_dict(),
+            # where the documents were encoded (the index section says where it was built)
+            encoder={
+                **search.encoder.config.to_dict(),
+                "device": str(getattr(search.encoder, "device", "cpu")),
+            },
             index=search.index.params,
             counts=_counts(catalog, search.documents),
             files={},

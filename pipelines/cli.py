@@ -73,7 +73,22 @@ DocumentPromptOpt = Annotated[
 MaxSeqOpt = Annotated[int, typer.Option(min=8, max=8192)]
 PrecisionOpt = Annotated[str, typer.Option(help="documents: auto|fp32|bf16|fp16")]
 IndexOpt = Annotated[str, typer.Option(help="auto | flat | ivf | hnsw")]
-DeviceOpt = Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 (default: auto)")]
+DeviceOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="cpu, cuda, cuda:1 (default: auto): where documents are encoded and the faiss "
+        "indexes trained and filled (cuda: faiss must see a GPU too)"
+    ),
+]
+
+
+def index_device(device: str | None) -> str:
+    """The faiss device for the encoder's: cpu -> cpu, cuda[:N] -> gpu, none -> auto."""
+    if device is None:
+        return "auto"
+    return "cpu" if device == "cpu" else "gpu"
+
+
 CacheDirOpt = Annotated[
     Path | None, typer.Option(help="embedding cache (default OUT/.cache/embeddings)")
 ]
@@ -130,7 +145,9 @@ def build(
                 max_seq_length,
                 precision,
             ),
-            index=IndexParams(kind=index, exact_threshold=exact_threshold),
+            index=IndexParams(
+                kind=index, exact_threshold=exact_threshold, device=index_device(device)
+            ),
             device=device,
             batch_size=batch_size,
             use_cache=not no_cache,

@@ -134,8 +134,9 @@ def train_personal_search_ranker(
     """Personal search: lists of (user, derived query, search results) on the same temporal
     split as the recommendation ranker, and the clicked pages of known users; sets
     ``personal.search_ranker``."""
+    most = min(config.split.max_training_users, config.search_training.max_users)
     split = leave_last_n(personal.log, config.split.holdout, config.split.min_history).sample(
-        config.split.max_training_users, config.split.sample_seed
+        most, config.split.sample_seed
     )
     lists, kinds = search_lists(
         split,

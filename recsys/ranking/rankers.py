@@ -20,6 +20,7 @@ from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from recsys.core.config import SECTION
 from recsys.core.errors import ArtifactError
+from recsys.core.progress import Progress
 
 
 class Ranker(Protocol):
@@ -172,7 +173,7 @@ class LightGBMRanker:
         params = params or LightGBMParams()
         names = list(feature_names)
         train_set = lgb.Dataset(features, labels, group=groups, feature_name=names, weight=weights)
-        callbacks: list[Callable[..., Any]] = []
+        callbacks: list[Callable[..., Any]] = [_progress(params.num_boost_round)]
         valid_sets = []
         if valid is not None:
             valid_sets = [lgb.Dataset(valid[0], valid[1], group=valid[2], reference=train_set)]
@@ -230,3 +231,15 @@ RECOMMENDATION_RANKERS = (
     EaseRanker.name,
 )
 SEARCH_RANKERS = (LightGBMRanker.name, NoOpRanker.name)
+
+
+def _progress(rounds: int) -> Callable[[Any], None]:
+    """A LightGBM callback reporting trees built, rate and time left (``recsys.core.progress``)."""
+    progress = Progress(rounds, "LambdaMART", unit="trees")
+
+    def callback(env: Any) -> None:
+        progress.advance()
+        if env.iteration + 1 >= env.end_iteration:
+            progress.close()
+
+    return callback

@@ -33,6 +33,7 @@ from recsys.ranking.lists import ListBuilder, TrainingLists
 @pydantic_dataclass(frozen=True, config=SECTION)
 class SearchTrainingConfig:
     queries_per_user: int = 3  # held-out items per user turned into training queries
+    max_users: int = 5_000  # personal search lists from a sample of at most this many users
     candidates: int = 50  # search results reranked per query
     seed: int = 0
     # the anonymous search ranker: derived queries (one list each), their targets drawn with

@@ -62,6 +62,9 @@ def popular_recommendations(
     usable = np.flatnonzero(np.isfinite(score))
     if not len(usable):
         return []
+    if len(usable) > k > 0:  # the k best by partition: a full sort of a 1M catalog is 0.1 s
+        nth = -np.partition(-score[usable], k - 1)[k - 1]
+        usable = usable[score[usable] >= nth]  # ties at the cut stay in, ordered below
     top = usable[np.lexsort((usable, -score[usable]))][:k]
     c_30 = models.stats.all_counts(as_of, 30)
     c_365 = models.stats.all_counts(as_of, 365)

@@ -7,6 +7,8 @@ Files (all listed with checksums in the manifest)::
     ranker_recommendations.txt  LightGBM LambdaMART for /v1/recommendations (if trained)
     ranker_search.txt           LightGBM LambdaMART for personal search (if trained)
     ranker_search_anonymous.txt LightGBM LambdaMART for every search (if trained)
+    index.items.faiss           the item-vector index of the embedding candidate sources, when
+                                approximate (HNSW or IVF: slow to build; flat is rebuilt)
 
 The manifest's ``personalization`` section records the configuration, the feature lists,
 the snapshot time, the default ranker and the training reports.
@@ -47,12 +49,13 @@ from recsys.recommend.training import (
     fit_candidate_models,
     train_recommendation_ranker,
 )
-from recsys.search.vector_index import IndexParams, VectorIndex, build_index
+from recsys.search.vector_index import FaissIndex, IndexParams, VectorIndex, build_index
 
 log = logging.getLogger(__name__)
 RECS_MODEL = "ranker_recommendations.txt"
 SEARCH_MODEL = "ranker_search.txt"
 ANONYMOUS_SEARCH_MODEL = "ranker_search_anonymous.txt"
+ITEM_INDEX = "index.items.faiss"
 MIN_USERS_FOR_RANKER = 10
 
 
@@ -78,6 +81,10 @@ class Personalization:
             self.search_ranker.save(directory / SEARCH_MODEL)
         if self.anonymous_search_ranker is not None:
             self.anonymous_search_ranker.save(directory / ANONYMOUS_SEARCH_MODEL)
+        index = self.models.item_index
+        if isinstance(index, FaissIndex) and index.params.kind != "flat":  # flat: rebuilt fast
+            index.save(directory / ITEM_INDEX)
+            self.info["item_index"] = index.params.to_dict()
         return self.info
 
     def recommender(self, items: ItemTable, config: RecsysConfig) -> Recommender:
@@ -160,11 +167,22 @@ def load_personalized(
     catalog_side = ItemSide.from_catalog(
         items.frame, item_vectors(doc_items, doc_kinds, vectors, len(items))
     )
-    item_index = build_index(catalog_side.vectors, IndexParams(kind="auto"))
+    item_index = _item_index(directory, info, catalog_side.vectors)
     personal = load_personalization(directory, info, items, catalog_side, item_index)
     config = RecsysConfig.from_dict(info.get("config", {}), f"{directory} manifest")
     recommender = personal.recommender(items, config)
     return recommender, personal.personal_search(recommender), personal.anonymous_search()
+
+
+def _item_index(directory: Path, info: dict[str, Any], vectors: np.ndarray) -> VectorIndex:
+    """The artifact's saved item index; built here for artifacts from before it was saved."""
+    path = directory / ITEM_INDEX
+    if "item_index" in info and path.exists():
+        index = FaissIndex.load(path, IndexParams.from_dict(info["item_index"]))
+        if len(index) != len(vectors):
+            raise ArtifactError(f"{path} holds {len(index)} items, the catalog {len(vectors)}")
+        return index
+    return build_index(vectors, IndexParams(kind="auto"))
 
 
 def load_personalization(

@@ -41,6 +41,7 @@ from scipy import sparse
 
 from recsys.catalog.items import row_titles
 from recsys.core.errors import ArtifactError
+from recsys.core.progress import Progress
 from recsys.core.text import is_unsegmented, search_tokens
 
 FIELDS = ("title", "people", "text", "stems")
@@ -121,6 +122,48 @@ def item_fields(catalog: pl.DataFrame, stem_chars: int) -> list[dict[str, list[s
     return out
 
 
+class _Postings:
+    """(term id, item, term frequency) per field, appended a chunk of items at a time."""
+
+    def __init__(self, n_items: int) -> None:
+        self.term_id: dict[str, int] = {}
+        self.lengths = {name: np.zeros(n_items, dtype=np.float64) for name in FIELDS}
+        self._parts: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {
+            name: [] for name in FIELDS
+        }
+
+    def add(self, start: int, fields: list[dict[str, list[str]]]) -> None:
+        for name in FIELDS:
+            rows: list[int] = []
+            cols: list[int] = []
+            tfs: list[int] = []
+            for offset, item_tokens in enumerate(fields):
+                tokens = item_tokens[name]
+                self.lengths[name][start + offset] = len(tokens)
+                for term, count in Counter(tokens).items():
+                    rows.append(self.term_id.setdefault(term, len(self.term_id)))
+                    cols.append(start + offset)
+                    tfs.append(count)
+            part = (np.array(rows, np.int32), np.array(cols, np.int32), np.array(tfs, np.int32))
+            self._parts[name].append(part)
+
+    def arrays(self, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(term ids, items, tf as float64) of one field, all chunks."""
+        parts = self._parts[name]
+        if not parts:
+            return np.zeros(0, np.int32), np.zeros(0, np.int64), np.zeros(0, np.float64)
+        rows, cols, tfs = (np.concatenate(column) for column in zip(*parts, strict=True))
+        return rows, cols.astype(np.int64), tfs.astype(np.float64)
+
+    def sorted_vocabulary(self) -> tuple[list[str], np.ndarray]:
+        """(the vocabulary, sorted; old term id -> position in it)."""
+        terms = list(self.term_id)
+        order = sorted(range(len(terms)), key=terms.__getitem__)
+        renumber = np.empty(len(terms), dtype=np.int64)
+        renumber[np.array(order, dtype=np.int64)] = np.arange(len(terms))
+        return [terms[i] for i in order], renumber
+
+
 class LexicalIndex:
     """Per field, BM25 term weights (idf x saturated tf, before the field weight) as a
     (terms x items) CSR matrix; the vocabulary is sorted for prefix lookups. Field weights
@@ -167,28 +210,30 @@ class LexicalIndex:
         return int(self.fields[FIELDS[0]].shape[1])
 
     @classmethod
-    def build(cls, catalog: pl.DataFrame, params: LexicalParams | None = None) -> LexicalIndex:
+    def build(
+        cls, catalog: pl.DataFrame, params: LexicalParams | None = None, chunk: int = 20_000
+    ) -> LexicalIndex:
+        """Tokenized ``chunk`` items at a time into compact postings arrays (term ids in order
+        of first sight, renumbered into the sorted vocabulary at the end): a million items
+        never hold their token lists, or Python lists of postings, all at once."""
         params = params or LexicalParams()
-        fields = item_fields(catalog, params.stem_chars)
-        vocab = sorted({t for item in fields for tokens in item.values() for t in tokens})
-        term_id = {term: i for i, term in enumerate(vocab)}
-        n_items = len(fields)
+        n_items = catalog.height
+        postings = _Postings(n_items)
+        progress = Progress(n_items, "lexical index", unit="items")
+        for start in range(0, n_items, chunk):
+            postings.add(start, item_fields(catalog.slice(start, chunk), params.stem_chars))
+            progress.advance(min(chunk, n_items - start))
+        progress.close()
+        vocab, renumber = postings.sorted_vocabulary()
         saturated_tf: dict[str, sparse.csr_matrix] = {}
         present = sparse.csr_matrix((len(vocab), n_items), dtype=np.float64)
         for name in FIELDS:
-            rows, cols, tfs = [], [], []
-            lengths = np.zeros(n_items, dtype=np.float64)
-            for item, item_tokens in enumerate(fields):
-                tokens = item_tokens[name]
-                lengths[item] = len(tokens)
-                for term, count in Counter(tokens).items():
-                    rows.append(term_id[term])
-                    cols.append(item)
-                    tfs.append(count)
-            tf = np.array(tfs, dtype=np.float64)
-            avg = max(lengths.mean(), 1e-9)
+            rows, cols, tf = postings.arrays(name)
+            rows = renumber[rows]
+            lengths = postings.lengths[name]
+            avg = max(lengths.mean(), 1e-9) if n_items else 1e-9
             b, k1 = params.b[name], params.k1
-            norm = k1 * (1.0 - b + b * lengths[np.array(cols, dtype=np.int64)] / avg)
+            norm = k1 * (1.0 - b + b * lengths[cols] / avg)
             saturated = tf * (k1 + 1.0) / (tf + norm)
             shape = (len(vocab), n_items)
             saturated_tf[name] = sparse.csr_matrix((saturated, (rows, cols)), shape=shape)
@@ -200,9 +245,7 @@ class LexicalIndex:
             name: sparse.csr_matrix(by_idf @ matrix, dtype=np.float32)
             for name, matrix in saturated_tf.items()
         }
-        title_terms = np.array(
-            sorted({term_id[t] for item in fields for t in item["title"]}), dtype=np.int64
-        )
+        title_terms = np.unique(renumber[postings.arrays("title")[0]]).astype(np.int64)
         return cls(vocab, fields_bm25, doc_freq, title_terms, params)
 
     # -- query side --------------------------------------------------------------------------

@@ -156,3 +156,13 @@ def test_a_misspelt_word_of_a_short_query_finds_titles(index: LexicalIndex) -> N
     )
     assert odyssey._typo_terms("odysey")  # a word: corrected
     assert odyssey._typo_terms("2002") == {}  # a number: never ("2201" is not "2001")
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3])
+def test_built_a_chunk_at_a_time_equals_built_at_once(index: LexicalIndex, chunk: int) -> None:
+    chunked = LexicalIndex.build(catalog_frame(), chunk=chunk)
+    assert chunked.vocab == index.vocab
+    assert chunked.title_terms.tolist() == index.title_terms.tolist()
+    assert chunked.doc_freq.tolist() == index.doc_freq.tolist()
+    for name, matrix in index.fields.items():
+        assert (chunked.fields[name] != matrix).nnz == 0

@@ -167,3 +167,16 @@ def test_flat_index_reports_full_recall_with_tied_vectors() -> None:
     rows = np.repeat(np.eye(4, dtype=np.float32), 10, axis=0)
     index = build_index(rows, IndexParams(kind="flat"))
     assert index.params.recall_at_10 == 1.0
+
+
+def test_device_is_selectable_and_a_missing_gpu_is_a_clear_error() -> None:
+    from recsys.core.errors import RecsysError
+    from recsys.search.vector_index import gpu_count
+
+    x = np.random.default_rng(0).normal(size=(100, 8)).astype(np.float32)
+    assert build_index(x, IndexParams(kind="flat", device="cpu")).params.built_on == "cpu"
+    if gpu_count() == 0:
+        with pytest.raises(RecsysError, match="faiss sees no GPU"):
+            build_index(x, IndexParams(kind="flat", device="gpu"))
+    with pytest.raises(RecsysError, match="auto, cpu or gpu"):
+        build_index(x, IndexParams(kind="flat", device="tpu"))

@@ -1,0 +1,94 @@
+"""The title matcher's letter-pair shortlist loses no typo match: known answers, and a brute
+force over every key on random titles in several scripts with random edits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from rapidfuzz import fuzz
+from rapidfuzz.distance import DamerauLevenshtein
+
+from recsys.search import title_match as tm
+from recsys.search.title_match import BigramIndex, TitleLexicon
+
+SYLLABLES = ["ka", "lo", "mi", "ren", "tas", "vo", "zhu", "ан", "ко", "ми", "東", "京", "物", "語"]
+
+
+def random_titles(n: int, seed: int) -> list[str]:
+    rng = np.random.default_rng(seed)
+    titles = set()
+    while len(titles) < n:
+        words = [
+            "".join(rng.choice(SYLLABLES, rng.integers(1, 4))) for _ in range(rng.integers(1, 4))
+        ]
+        titles.add(" ".join(words))
+    return sorted(titles)
+
+
+def with_typo(text: str, rng: np.random.Generator) -> str:
+    i = int(rng.integers(0, len(text) - 1))
+    kind = rng.integers(0, 4)
+    if kind == 0:
+        return text[:i] + "x" + text[i + 1 :]  # substitution
+    if kind == 1:
+        return text[:i] + text[i + 1 :]  # deletion
+    if kind == 2:
+        return text[:i] + "e" + text[i:]  # insertion
+    return text[:i] + text[i + 1] + text[i] + text[i + 2 :]  # transposition
+
+
+def brute_force(lexicon: TitleLexicon, query: str) -> dict[int, float]:
+    """The bonus of every key: exact, or within the cutoff (and the shortlist's ratio)."""
+    key = tm.normalize_title(query)
+    bonus = {item: tm.EXACT_BONUS for item in lexicon._titles.get(key, [])}
+    if len(key) < tm.MIN_FUZZY_CHARS:
+        return bonus
+    for title in lexicon._keys:
+        similarity = DamerauLevenshtein.normalized_similarity(key, title)
+        if title == key or similarity < tm.FUZZY_CUTOFF:
+            continue
+        if fuzz.ratio(key, title) < tm.SHORTLIST_CUTOFF:
+            continue
+        scale = (similarity - tm.FUZZY_CUTOFF) / (1.0 - tm.FUZZY_CUTOFF)
+        value = tm.FUZZY_MIN_BONUS + (tm.FUZZY_MAX_BONUS - tm.FUZZY_MIN_BONUS) * scale
+        for item in lexicon._titles[title]:
+            bonus[item] = max(bonus.get(item, 0.0), value)
+    return bonus
+
+
+def test_known_answers() -> None:
+    lexicon = TitleLexicon({"the godfather": [0], "godfather": [0], "goodfellas": [1]})
+    assert lexicon.match("Godfather") == {0: 1.0}
+    assert set(lexicon.match("godfahter")) == {0}  # a transposition is one edit
+    assert set(lexicon.match("goodfelas")) == {1}
+    assert lexicon.match("zzzzzzzz") == {}
+    assert lexicon.match("") == {}
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_equal_to_scanning_every_key(seed: int) -> None:
+    titles = random_titles(1_500, seed)
+    lexicon = TitleLexicon({t: [i] for i, t in enumerate(titles)})
+    rng = np.random.default_rng(seed)
+    queries = [with_typo(titles[int(i)], rng) for i in rng.integers(0, len(titles), 150)]
+    queries += [with_typo(with_typo(q, rng), rng) for q in queries[:50]]
+    matched = 0
+    for query in queries:
+        got = lexicon.match(query)
+        want = brute_force(lexicon, query)
+        assert got.keys() == want.keys(), query
+        assert all(abs(got[k] - want[k]) < 1e-12 for k in got)
+        matched += bool(got)
+    assert matched > 100  # the comparison is not vacuous
+
+
+def test_bigram_index_known_answer() -> None:
+    keys = ["abc", "bcd", "abd", "東京"]
+    index = BigramIndex.build(keys, np.array([len(k) for k in keys]))
+    assert index.holding({"ab", "bc"}, 2, 0, 4).tolist() == [0]
+    assert index.holding({"ab", "bc"}, 1, 0, 4).tolist() == [0, 1, 2]
+    assert index.holding({"ab", "bc"}, 1, 1, 4).tolist() == [1, 2]
+    assert index.holding({"東京"}, 1, 0, 4).tolist() == [3]
+    assert index.holding({"zz"}, 1, 0, 4).tolist() == []
+    empty = BigramIndex.build([], np.zeros(0, dtype=np.int64))
+    assert empty.holding({"ab"}, 1, 0, 0).tolist() == []
