@@ -9,7 +9,8 @@
 * ``app.state.request_log``  - :class:`api.observability.RequestLog` or None
 * ``app.state.experiments``  - :class:`recsys.experiments.config.ExperimentConfig` (loaded at
   creation: an invalid file fails fast with the reason)
-* ``app.state.event_store``  - :class:`recsys.events.store.EventStore` (``settings.events_db``) and
+* ``app.state.event_store``  - :class:`recsys.events.store.EventStore` (``events_url`` or
+  ``events_db``) and
 * ``app.state.exposure_logger`` - :class:`recsys.events.store.ExposureLogger`, both opened by the
   lifespan (None outside it); shutdown drains the exposure queue, then closes the store. A
   store that cannot be opened stops startup with the path and the reason.
@@ -50,7 +51,7 @@ from api.routes import (
 )
 from api.settings import Settings
 from api.tracing import install_tracing
-from recsys.events.store import ExposureLogger, SqliteEventStore
+from recsys.events.store import ExposureLogger, open_event_store
 from recsys.experiments.serving import load_served_experiments
 
 _DESCRIPTION = """\
@@ -88,7 +89,7 @@ def create_app(settings: Settings, engine_loader: EngineLoader | None = None) ->
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store = SqliteEventStore(settings.events_db)
+        store = open_event_store(settings.event_store_target())
         exposure_logger = ExposureLogger(store)
         app.state.event_store, app.state.exposure_logger = store, exposure_logger
         state = start_loading(loader, settings, app.state.experiments, metrics, store)

@@ -11,7 +11,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from recsys.defaults import DEFAULT_EXPERIMENTS
-from recsys.events.store import DEFAULT_EVENTS_DB
+from recsys.events.store import DEFAULT_EVENTS_DB, is_database_url
 from recsys.search.hybrid import SearchOptions
 
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     # The event store (POST /v1/events and the exposure log); `recsys events export` reads the
     # same file by default (both honour RECSYS_EVENTS_DB).
     events_db: Path = DEFAULT_EVENTS_DB
+    # A shared PostgreSQL store instead (replicas on several machines): postgresql://...;
+    # when set it wins over events_db.
+    events_url: str | None = None
     # Online experiments (the shipped recsys/defaults/experiments.toml by default); None (an
     # empty RECSYS_EXPERIMENTS_PATH): no experiments. A file that exists but is invalid
     # stops startup with the reason.
@@ -94,6 +97,19 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("events_url", mode="before")
+    @classmethod
+    def _events_url_is_postgres(cls, value: object) -> object:
+        if value in ("", None):
+            return None
+        if not is_database_url(value):
+            raise ValueError("must be a postgresql:// URL (a SQLite file goes in events_db)")
+        return value
+
+    def event_store_target(self) -> Path | str:
+        """Where the event store is: the PostgreSQL URL if set, else the SQLite file."""
+        return self.events_url or self.events_db
 
     @field_validator("events_db", mode="before")
     @classmethod

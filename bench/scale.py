@@ -2,7 +2,8 @@
 stage, and each stage's fitted growth exponent.
 
     python -m bench.scale --size 10000:1000:100000 --size 100000:10000:1000000 \\
-        [--work /tmp/scale] [--encoder hashing] [--out bench/results/scale.json]
+        [--work /tmp/scale] [--encoder hashing] [--out bench/results/scale.json] \\
+        [--reuse-builds]
 
 A size is ITEMS:USERS:INTERACTIONS (``recsys synth``). Each build runs in its own process
 (``recsys build --encoder hashing``, model-free, so that the pipeline and not the encoder is
@@ -137,6 +138,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--encoder", default="hashing")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "scale.json")
+    parser.add_argument(
+        "--reuse-builds",
+        action="store_true",
+        help="serve (and report) the builds an earlier run of these sizes made, not rebuild",
+    )
     args = parser.parse_args(argv)
 
     from pipelines.synth import SynthSpec, write_data_dir
@@ -150,7 +156,12 @@ def main(argv: list[str] | None = None) -> int:
         synth = write_data_dir(spec, data) if not data.exists() else {"reused": True}
         run: dict[str, Any] = {"items": items, "users": users, "interactions": interactions}
         run["synth"] = synth
-        run["build"] = build(data, out, args.encoder)
+        saved = out.with_suffix(".build.json")
+        if args.reuse_builds and saved.exists():  # serve again what an earlier run built
+            run["build"] = {**json.loads(saved.read_text()), "reused": True}
+        else:
+            run["build"] = build(data, out, args.encoder)
+            saved.write_text(json.dumps(run["build"]))
         print(f"{items} items: build {run['build']}", flush=True)
         if not run["build"].get("failed"):
             run["serve"] = serve(run["build"]["version"])

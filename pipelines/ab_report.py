@@ -210,23 +210,22 @@ def plot_report(report: dict[str, Any], path: Path) -> Path:
     return path
 
 
-def _read_store(db: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(exposures, events) from the SQLite store; never creates an empty one."""
-    if not db.is_file():
-        raise InputDataError(str(db), "no events store here (see --db or $RECSYS_EVENTS_DB)")
-    from recsys.events.store import SqliteEventStore
+def _read_store(db: Path | str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(exposures, events) from the store (a SQLite file or a PostgreSQL URL); never
+    creates an empty one."""
+    from recsys.history.logged_events import read_store
 
-    store = SqliteEventStore(db, create=False)
-    try:
-        return store.read_exposures(), store.read_events()
-    finally:
-        store.close()
+    events, exposures = read_store(db)
+    return exposures, events
 
 
 def ab_report(
     db: Annotated[
-        Path | None,
-        typer.Option(help="events store (default $RECSYS_EVENTS_DB or var/events.sqlite3)"),
+        str | None,
+        typer.Option(
+            help="events store: a SQLite file or postgresql://... (default $RECSYS_EVENTS_URL, "
+            "$RECSYS_EVENTS_DB or var/events.sqlite3)"
+        ),
     ] = None,
     experiments: Annotated[
         Path | None, typer.Option(help="experiments TOML (default: the shipped one)")
@@ -249,7 +248,7 @@ def ab_report(
 
     try:
         config = load_experiments(experiments)
-        exposures, events = _read_store(db or Settings().events_db)
+        exposures, events = _read_store(db or Settings().event_store_target())
         report = build_report(exposures, events, config, experiment, n_boot, seed, surface)
         if plot is not None:
             plot_report(report, plot)

@@ -68,7 +68,8 @@ class BuildOptions:
     config: RecsysConfig = field(default_factory=RecsysConfig.load)
     train_search_ranker: bool = True
     cache_dir: Path | None = None  # embedding cache; default <out>/.cache/embeddings
-    events_db: Path | None = None  # also learn from the service's logged events (SQLite store)
+    # also learn from the service's logged events: its store (SQLite file or PostgreSQL URL)
+    events_db: Path | str | None = None
 
 
 def input_checksums(data_dir: Path) -> dict[str, str]:

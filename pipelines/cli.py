@@ -96,9 +96,10 @@ ConfigOpt = Annotated[
     Path | None, typer.Option(help="model config TOML (default recsys/defaults/recsys.toml)")
 ]
 EventsOpt = Annotated[
-    Path | None,
+    str | None,
     typer.Option(
-        help="also learn from events logged by the service (SQLite store), e.g. var/events.sqlite3"
+        help="also learn from events logged by the service: its store, a SQLite file (e.g. "
+        "var/events.sqlite3) or postgresql://..."
     ),
 ]
 INDEX_KINDS = ("auto", "flat", "ivf", "hnsw")

@@ -21,8 +21,9 @@ import typer
 
 from api.settings import Settings
 from recsys.core.errors import RecsysError
+from recsys.events.postgres import redacted
 from recsys.events.schema import EVENT_TYPES
-from recsys.events.store import EVENTS_DB_ENV, SqliteEventStore
+from recsys.events.store import EVENTS_DB_ENV, open_event_store
 
 events_app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Inspect the event store."
@@ -57,8 +58,11 @@ def event_lines(frame: pl.DataFrame) -> Iterator[bytes]:
 @events_app.command()
 def export(
     db: Annotated[
-        Path | None,
-        typer.Option(help=f"event store (default ${EVENTS_DB_ENV} or var/events.sqlite3)"),
+        str | None,
+        typer.Option(
+            help="event store: a SQLite file or postgresql://... (default $RECSYS_EVENTS_URL, "
+            f"${EVENTS_DB_ENV} or var/events.sqlite3)"
+        ),
     ] = None,
     out: Annotated[Path | None, typer.Option(help="write here instead of stdout")] = None,
     event_type: Annotated[
@@ -67,12 +71,12 @@ def export(
     ] = None,
 ) -> None:
     """Write the stored events as JSON lines, oldest first, one event per line."""
-    path = db if db is not None else Settings().events_db
+    path = db if db is not None else Settings().event_store_target()
     unknown = sorted(set(event_type or ()) - set(EVENT_TYPES))
     if unknown:
         _fail(f"--type must be one of {', '.join(EVENT_TYPES)}, not {unknown[0]!r}")
     try:
-        store = SqliteEventStore(path, create=False)
+        store = open_event_store(path, create=False)
         try:
             frame = store.read_events(types=event_type or None)
         finally:
@@ -82,4 +86,4 @@ def export(
     with _output(out) as sink:
         for line in event_lines(frame):
             sink.write(line)
-    typer.echo(f"exported {frame.height} events from {path}", err=True)
+    typer.echo(f"exported {frame.height} events from {redacted(str(path))}", err=True)

@@ -38,8 +38,11 @@ def simulate(
         Path, typer.Option(help="held-out ratings (recsys holdout-data writes holdout.csv)")
     ] = Path("holdout.csv"),
     db: Annotated[
-        Path | None,
-        typer.Option(help="the service's events store (default $RECSYS_EVENTS_DB or var/…)"),
+        str | None,
+        typer.Option(
+            help="the service's events store: a SQLite file or postgresql://... (default "
+            "$RECSYS_EVENTS_URL, $RECSYS_EVENTS_DB or var/…)"
+        ),
     ] = None,
     experiments: Annotated[
         Path | None, typer.Option(help="experiments TOML the service runs")
@@ -74,7 +77,7 @@ def simulate(
     from pipelines.evaluation_report import to_jsonable
     from pipelines.simulate import read_holdout, run_simulation, sample_sizes, wait_for_exposures
     from pipelines.simulate_search import run_search_simulation
-    from recsys.events.store import SqliteEventStore
+    from recsys.events.store import open_event_store
     from recsys.experiments.loading import load_experiments
 
     try:
@@ -95,7 +98,7 @@ def simulate(
             f"pages by variant {stats.by_variant}",
             err=as_json,
         )
-        store = SqliteEventStore(db or Settings().events_db, create=False)
+        store = open_event_store(db or Settings().event_store_target(), create=False)
         try:
             pages = wait_for_exposures(
                 lambda: store.read_exposures().filter(pl.col("route") == surface), stats.requests

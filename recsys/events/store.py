@@ -257,6 +257,20 @@ def _frame(
     )
 
 
+def is_database_url(target: object) -> bool:
+    return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
+
+
+def open_event_store(target: Path | str, *, create: bool = True) -> EventStore:
+    """``postgresql://...`` -> :class:`~recsys.events.postgres.PostgresEventStore`; anything
+    else is a SQLite file path."""
+    if is_database_url(target):
+        from recsys.events.postgres import PostgresEventStore
+
+        return PostgresEventStore(str(target), create=create)
+    return SqliteEventStore(target, create=create)
+
+
 # --------------------------------------------------------------------------- exposure logger
 
 

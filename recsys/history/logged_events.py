@@ -35,7 +35,12 @@ import polars as pl
 from recsys.catalog.ingest.report import SourceReport
 from recsys.core.errors import InputDataError
 from recsys.events.schema import EVENT_TYPES
-from recsys.events.store import EVENTS_DB_ENV, EventStoreError, SqliteEventStore
+from recsys.events.store import (
+    EVENTS_DB_ENV,
+    EventStoreError,
+    is_database_url,
+    open_event_store,
+)
 from recsys.history.interactions import CONSUME_TYPES, INTERACTIONS_SCHEMA
 from recsys.history.logged_searches import shown_results
 
@@ -126,9 +131,12 @@ def interactions_from_events(
     return out.sort("user_id", "ts", "item_id"), rep
 
 
-def check_events_db(path: Path) -> Path:
-    """``path`` if a file is there, else :class:`InputDataError`: a build checks this before
-    its slow stages, so a mistyped ``--events`` fails in a second, not after the embeddings."""
+def check_events_db(path: Path | str) -> Path | str:
+    """``path`` if a file is there (or a ``postgresql://`` URL), else
+    :class:`InputDataError`: a build checks this before its slow stages, so a mistyped
+    ``--events`` fails in a second, not after the embeddings."""
+    if is_database_url(path):
+        return path
     path = Path(path)
     if not path.is_file():
         raise InputDataError(
@@ -137,25 +145,32 @@ def check_events_db(path: Path) -> Path:
     return path
 
 
-def read_events_db(path: Path) -> pl.DataFrame:
-    """Every event of the SQLite store at ``path``; a missing or unusable store is an
-    :class:`InputDataError`, never silently an empty one."""
+def read_events_db(path: Path | str) -> pl.DataFrame:
+    """Every event of the store at ``path`` (a SQLite file or a ``postgresql://`` URL); a
+    missing or unusable store is an :class:`InputDataError`, never silently an empty one."""
     return read_store(path)[0]
 
 
-def read_store(path: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(events, exposures) of the SQLite store at ``path``; errors as ``read_events_db``."""
-    path = check_events_db(path)
+def read_store(path: Path | str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(events, exposures) of the store at ``path``; errors as ``read_events_db``."""
+    target = check_events_db(path)
+    where = _redacted(str(target))
     try:
-        store = SqliteEventStore(path, create=False)
+        store = open_event_store(target, create=False)
     except EventStoreError as exc:
-        raise InputDataError(str(path), f"cannot read the event store: {exc}") from exc
+        raise InputDataError(where, f"cannot read the event store: {exc}") from exc
     try:
         return store.read_events(), store.read_exposures()
     except EventStoreError as exc:
-        raise InputDataError(str(path), f"cannot read the event store: {exc}") from exc
+        raise InputDataError(where, f"cannot read the event store: {exc}") from exc
     finally:
         store.close()
+
+
+def _redacted(target: str) -> str:
+    from recsys.events.postgres import redacted
+
+    return redacted(target) if is_database_url(target) else target
 
 
 def events_digest(events: pl.DataFrame) -> str:
@@ -167,12 +182,13 @@ def events_digest(events: pl.DataFrame) -> str:
 
 
 def load_logged_interactions(
-    path: Path, catalog: pl.DataFrame, known_users: Collection[str] = ()
+    path: Path | str, catalog: pl.DataFrame, known_users: Collection[str] = ()
 ) -> LoggedInteractions:
     """Read the store at ``path`` and convert it; ``known_users`` (the MovieLens users) lets
     the summary say how many users the live traffic adds."""
     events, exposures = read_store(path)
-    frame, report = interactions_from_events(events, catalog, str(path))
+    where = _redacted(str(path))  # a URL's password never reaches the manifest
+    frame, report = interactions_from_events(events, catalog, where)
     searches = shown_results(exposures, events, catalog["item_id"])
     known = set(known_users)
     users = set(frame["user_id"].to_list())
@@ -185,7 +201,7 @@ def load_logged_interactions(
         return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds")
 
     summary: dict[str, Any] = {
-        "path": str(path),
+        "path": where,
         "events_read": events.height,
         "events_read_by_type": {t: int(read_by_type.get(t, 0)) for t in EVENT_TYPES},
         "interactions_used": frame.height,

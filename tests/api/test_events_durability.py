@@ -2,7 +2,8 @@
 
 Runs the real app under uvicorn in a subprocess (``tests/api/events_server.py``), posts
 batches, SIGKILLs the process the moment the last 200 arrives (no shutdown hook runs), then
-opens the SQLite file cold and looks for every acknowledged event.
+opens the store cold (the SQLite file, or the PostgreSQL database on a server the tests
+started) and looks for every acknowledged event.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from recsys.events.store import SqliteEventStore
+from recsys.events.store import open_event_store
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -43,11 +44,17 @@ def _wait_until_up(proc: subprocess.Popen[bytes], base: str, timeout: float = 20
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
-def test_acknowledged_events_survive_kill_9(tmp_path: Path) -> None:
-    db, port = tmp_path / "events.sqlite3", _free_port()
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_acknowledged_events_survive_kill_9(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
+    db = str(tmp_path / "events.sqlite3")
+    if backend == "postgres":
+        db = request.getfixturevalue("postgres_url")
+    port = _free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.api.events_server", str(db), str(port)], cwd=REPO, env=env
+        [sys.executable, "-m", "tests.api.events_server", db, str(port)], cwd=REPO, env=env
     )
     acknowledged: list[str] = []
     try:
@@ -70,7 +77,7 @@ def test_acknowledged_events_survive_kill_9(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    store = SqliteEventStore(db, create=False)
+    store = open_event_store(db, create=False)
     try:
         stored = set(store.read_events()["event_id"])
     finally:

@@ -57,3 +57,15 @@ def test_query_encoder_backend_is_validated(monkeypatch: pytest.MonkeyPatch) -> 
 def test_an_empty_experiments_path_turns_experiments_off(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RECSYS_EXPERIMENTS_PATH", "")
     assert Settings().experiments_path is None
+
+
+def test_events_url_must_be_postgresql_and_wins_over_the_file() -> None:
+    from pydantic import ValidationError
+
+    from api.settings import Settings
+
+    url = "postgresql://recsys@db:5432/events"
+    assert Settings(events_url=url).event_store_target() == url
+    assert Settings(events_url="").event_store_target() == Settings().events_db
+    with pytest.raises(ValidationError, match="postgresql://"):
+        Settings(events_url="mysql://db/events")

@@ -1,10 +1,11 @@
-"""The EventStore contract, run over every implementation (SQLite today; a new store is one
-more ``STORES`` entry): idempotency by event_id, atomic batches, typed reads, exposures."""
+"""The EventStore contract, run over every implementation (SQLite and PostgreSQL; a new
+store is one more ``STORES`` entry): idempotency by event_id, atomic batches, typed reads,
+exposures."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,17 +13,22 @@ from typing import Any
 import polars as pl
 import pytest
 
+from recsys.events.postgres import PostgresEventStore
 from recsys.events.schema import EVENT_SCHEMA, EXPOSURE_SCHEMA, Exposure, validate_events
 from recsys.events.store import EventStore, SqliteEventStore
 
-STORES: dict[str, Callable[[Path], EventStore]] = {
-    "sqlite": lambda tmp: SqliteEventStore(tmp / "events.sqlite3"),
-}
+STORES = ["sqlite", "postgres"]
 
 
-@pytest.fixture(params=list(STORES))
+@pytest.fixture(params=STORES)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EventStore]:
-    store = STORES[request.param](tmp_path)
+    """Each implementation, empty. PostgreSQL: a new database on a real server that the tests
+    start themselves (``postgres_url`` in tests/conftest.py)."""
+    store: EventStore
+    if request.param == "sqlite":
+        store = SqliteEventStore(tmp_path / "events.sqlite3")
+    else:
+        store = PostgresEventStore(request.getfixturevalue("postgres_url"))
     yield store
     store.close()
 

@@ -158,7 +158,7 @@ def test_command(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     assert json.loads(result.stdout)["experiments"][0]["experiment"] == "ranker-2026-11"
 
     result = runner.invoke(app, ["ab-report", "--db", str(tmp_path / "missing.sqlite3")])
-    assert result.exit_code == 2 and "no events store" in result.output
+    assert result.exit_code == 2 and "no event store" in result.output
     result = runner.invoke(app, ["ab-report", "--db", str(db), "--experiment", "nope"])
     assert result.exit_code == 2 and "unknown experiment" in result.output
 

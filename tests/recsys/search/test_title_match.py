@@ -66,7 +66,8 @@ def test_known_answers() -> None:
 
 
 @pytest.mark.parametrize("seed", [0, 1])
-def test_equal_to_scanning_every_key(seed: int) -> None:
+def test_equal_to_scanning_every_key(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tm, "SCAN_BELOW", 0)  # the pair index even for a small catalog
     titles = random_titles(1_500, seed)
     lexicon = TitleLexicon({t: [i] for i, t in enumerate(titles)})
     rng = np.random.default_rng(seed)
