@@ -90,7 +90,7 @@ class ListBuilder:
 
         weights = joined(self._weights, np.float64)
         return TrainingLists(
-            np.vstack(self._features) if self._features else np.zeros((0, len(self.feature_names))),
+            self._stacked_features(),
             joined(self._labels, np.float64),
             np.array([len(items) for items in self._items], dtype=np.int64),
             joined(self._users, np.int64),
@@ -100,6 +100,19 @@ class ListBuilder:
             labels_total,
             None if np.all(weights == 1.0) else weights,  # unweighted lists train as before
         )
+
+    def _stacked_features(self) -> np.ndarray:
+        """The feature rows in one array, each list's block released once copied (a vstack
+        held every row twice: 4 GB more at 20,000 users)."""
+        rows = sum(len(block) for block in self._features)
+        out = np.empty((rows, len(self.feature_names)), dtype=np.float64)
+        offset = 0
+        for i, block in enumerate(self._features):
+            out[offset : offset + len(block)] = block
+            offset += len(block)
+            self._features[i] = out[:0]  # the block's memory can go now
+        self._features = [out]
+        return out
 
 
 def concat_lists(parts: list[TrainingLists]) -> TrainingLists:

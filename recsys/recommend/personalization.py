@@ -44,11 +44,7 @@ from recsys.recommend.candidates import CandidateModels
 from recsys.recommend.cf.neighbors import ItemNeighbors
 from recsys.recommend.config import RecsysConfig
 from recsys.recommend.recommender import Recommender
-from recsys.recommend.training import (
-    TrainingLists,
-    fit_candidate_models,
-    train_recommendation_ranker,
-)
+from recsys.recommend.training import fit_candidate_models, train_recommendation_ranker
 from recsys.search.vector_index import FaissIndex, IndexParams, VectorIndex, build_index
 
 log = logging.getLogger(__name__)
@@ -67,7 +63,6 @@ class Personalization:
     ranker: LightGBMRanker | None = None
     search_ranker: LightGBMRanker | None = None
     info: dict[str, Any] = field(default_factory=dict)
-    training_lists: TrainingLists | None = None
     anonymous_search_ranker: LightGBMRanker | None = None
 
     def save(self, directory: Path) -> dict[str, Any]:
@@ -128,12 +123,11 @@ def fit_personalization(
     positions = {item_id: i for i, item_id in enumerate(items.ids)}
     log_all = InteractionLog.from_frame(interactions, positions)
     stats = ItemStats.from_log(log_all, len(side))
-    ranker, report, lists = None, {"skipped": "fewer than 10 users with enough history"}, None
+    ranker, report = None, {"skipped": "fewer than 10 users with enough history"}
     evaluable = np.diff(log_all.ptr) >= config.split.holdout + config.split.min_history
     if int(evaluable.sum()) >= MIN_USERS_FOR_RANKER:
-        ranker, report, lists = train_recommendation_ranker(
-            log_all, stats, side, item_index, config
-        )
+        # the lists go once the ranker is trained: the fit below needs the memory
+        ranker, report, _ = train_recommendation_ranker(log_all, stats, side, item_index, config)
     models = fit_candidate_models(log_all, stats, side, item_index, config.cf)
     info = {
         "as_of": log_all.end_time(),
@@ -149,7 +143,7 @@ def fit_personalization(
         "recommendation_ranker": report,
         "fit_s": round(time.perf_counter() - start, 2),
     }
-    return Personalization(interactions, log_all, models, ranker, None, info, lists)
+    return Personalization(interactions, log_all, models, ranker, None, info)
 
 
 def load_personalized(
@@ -221,6 +215,4 @@ def load_personalization(
         anonymous = LightGBMRanker.load(
             directory / ANONYMOUS_SEARCH_MODEL, ANONYMOUS_SEARCH_FEATURES
         )
-    return Personalization(
-        interactions, log_all, models, ranker, search_ranker, info, None, anonymous
-    )
+    return Personalization(interactions, log_all, models, ranker, search_ranker, info, anonymous)

@@ -97,10 +97,23 @@ def fit_ease(
             P, info = scipy.linalg.lapack.dpotri(chol, lower=False, overwrite_c=True)
         if info != 0:
             raise np.linalg.LinAlgError(f"could not invert the EASE gram (LAPACK info={info})")
-        P = np.triu(P) + np.triu(P, 1).T  # potri fills the upper triangle only
-        B = P / (-np.diag(P))[None, :]
+        B = _symmetric_from_upper(P)  # potri fills the upper triangle only
+        B /= -np.diag(B).copy()[None, :]  # in place: one n x n float64 matrix at a time
     np.fill_diagonal(B, 0.0)
     return EaseModel(active, B.astype(np.float32), n_items)
+
+
+def _symmetric_from_upper(P: np.ndarray, block: int = 2048) -> np.ndarray:
+    """Copy the upper triangle onto the lower one, in place, a block of rows at a time
+    (``triu(P) + triu(P, 1).T`` held four n x n matrices: 7 GB at 15,000 items)."""
+    n = P.shape[0]
+    for start in range(0, n, block):
+        stop = min(start + block, n)
+        rows = P[start:stop, :stop]
+        upper = P[:stop, start:stop].T
+        mask = np.arange(stop)[None, :] < np.arange(start, stop)[:, None]  # strictly lower
+        rows[mask] = upper[mask]
+    return P
 
 
 GRAM_BLOCK = 4096
