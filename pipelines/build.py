@@ -35,6 +35,7 @@ from recsys.catalog.items import ItemTable
 from recsys.catalog.schema import validate_catalog
 from recsys.core.artifacts import Manifest, code_version, publish, sha256_file
 from recsys.core.errors import InputDataError
+from recsys.core.runner import LocalRunner, Runner
 from recsys.history.interactions import read_movielens_interactions
 from recsys.history.logged_events import (
     LoggedInteractions,
@@ -44,7 +45,13 @@ from recsys.history.logged_events import (
 from recsys.ranking.features import ItemSide, item_vectors
 from recsys.recommend.config import RecsysConfig
 from recsys.recommend.personalization import Personalization, fit_personalization
-from recsys.search.embeddings import STORED_DTYPE, EmbeddingStats, as_stored, embed_texts
+from recsys.search.embeddings import (
+    STORED_DTYPE,
+    EmbeddingStats,
+    EncodeFn,
+    as_stored,
+    embed_texts,
+)
 from recsys.search.encoder import Encoder, EncoderConfig, load_encoder
 from recsys.search.hybrid import HybridSearcher, SearchOptions
 from recsys.search.lexical import LexicalIndex
@@ -70,6 +77,8 @@ class BuildOptions:
     cache_dir: Path | None = None  # embedding cache; default <out>/.cache/embeddings
     # also learn from the service's logged events: its store (SQLite file or PostgreSQL URL)
     events_db: Path | str | None = None
+    # where the parallel stages run: this process, or Ray (``recsys build --engine ray``)
+    runner: Runner = field(default_factory=LocalRunner)
 
 
 def input_checksums(data_dir: Path) -> dict[str, str]:
@@ -154,6 +163,7 @@ def build(
     reports_section = {
         "ingest": ingest_report.to_dict(),
         "embeddings": search.embed_stats.to_dict(),
+        "engine": _describe(options.runner),
     }
     write = _writer(catalog, search, personal, inputs, reports_section, timings, search_section)
     final = publish(out_dir, content_hash, write)
@@ -175,17 +185,42 @@ def _search_stages(
         encoder = encoder or load_encoder(options.encoder, device=options.device)
     with timings.stage("embed"):
         cache_dir = (options.cache_dir or out_dir / CACHE_SUBDIR) if options.use_cache else None
+        encode = _remote_encoder(options, encoder)
         vectors, embed_stats = embed_texts(
-            documents["text"].to_list(), encoder, cache_dir, options.batch_size, options.progress
+            documents["text"].to_list(),
+            encoder,
+            cache_dir,
+            options.batch_size,
+            options.progress,
+            encode,
         )
     log.info("embeddings: %s", embed_stats.to_dict())
     with timings.stage("index"):
-        index = build_partitioned_index(vectors, documents["kind"].to_numpy(), options.index)
+        kinds = documents["kind"].to_numpy()
+        index = build_partitioned_index(vectors, kinds, options.index, options.runner)
     log.info("index: %s", index.params)
     with timings.stage("lexical"):
         lexical = LexicalIndex.build(catalog)
     log.info("lexical index: %d terms, %d postings", len(lexical.vocab), lexical.matrix().nnz)
     return SearchParts(documents, encoder, vectors, embed_stats, index, lexical)
+
+
+def _describe(runner: Runner) -> dict[str, Any]:
+    describe = getattr(runner, "describe", None)
+    return describe() if describe is not None else {"engine": runner.name}
+
+
+def _remote_encoder(options: BuildOptions, encoder: Encoder) -> EncodeFn | None:
+    """The runner's own encoders (Ray: an actor pool), or None to encode here."""
+    encode = getattr(options.runner, "encode", None)
+    if encode is None:
+        return None
+    config = {**encoder.config.to_dict(), "device": options.device}
+
+    def run(texts: list[str], batch_size: int, chunk: int) -> np.ndarray:
+        return np.asarray(encode(texts, config, batch_size, chunk), dtype=np.float32)
+
+    return run
 
 
 def _interactions(
@@ -217,7 +252,9 @@ def _personalization(
     served = as_stored(search.vectors)
     side = ItemSide.from_catalog(catalog, item_vectors(doc_items, doc_kinds, served, len(items)))
     item_index = build_index(side.vectors, IndexParams(kind="auto"))
-    personal = fit_personalization(interactions, items, side, item_index, options.config)
+    personal = fit_personalization(
+        interactions, items, side, item_index, options.config, options.runner
+    )
     searcher = HybridSearcher.from_arrays(
         items,
         doc_items,

@@ -82,6 +82,16 @@ DeviceOpt = Annotated[
 ]
 
 
+def _runner(engine: str, address: str | None) -> Any:
+    if engine == "ray":
+        from pipelines.ray_engine import RayRunner
+
+        return RayRunner(address)
+    from recsys.core.runner import LocalRunner
+
+    return LocalRunner()
+
+
 def index_device(device: str | None) -> str:
     """The faiss device for the encoder's: cpu -> cpu, cuda[:N] -> gpu, none -> auto."""
     if device is None:
@@ -126,6 +136,16 @@ def build(
         bool, typer.Option("--no-search-ranker", help="skip training the personal search ranker")
     ] = False,
     events: EventsOpt = None,
+    engine: Annotated[
+        str, typer.Option(help="local (this process) or ray (the parallel stages on Ray)")
+    ] = "local",
+    address: Annotated[
+        str | None,
+        typer.Option(
+            help="--engine ray: the cluster to join (ray://host:10001, auto); none: "
+            "a local Ray on this machine's CPUs"
+        ),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Run every offline pipeline over DATA and publish a new artifact version under OUT."""
@@ -138,7 +158,12 @@ def build(
 
     if index not in INDEX_KINDS:
         _fail(ValueError(f"--index must be auto, flat, ivf or hnsw, not {index!r}"))
+    if engine not in ("local", "ray"):
+        _fail(ValueError(f"--engine must be local or ray, not {engine!r}"))
+    if address is not None and engine != "ray":
+        _fail(ValueError("--address needs --engine ray"))
     try:
+        runner = _runner(engine, address)
         options = BuildOptions(
             encoder=EncoderConfig(
                 encoder,
@@ -158,6 +183,7 @@ def build(
             train_search_ranker=not no_search_ranker,
             cache_dir=cache_dir,
             events_db=events,
+            runner=runner,
         )
         final = run_build(data, out, options)
     except RecsysError as exc:

@@ -27,6 +27,7 @@ import polars as pl
 
 from recsys.catalog.items import ItemTable
 from recsys.core.errors import ArtifactError
+from recsys.core.runner import Runner
 from recsys.history.interactions import InteractionLog
 from recsys.history.item_stats import ItemStats
 from recsys.ranking.anonymous_search import AnonymousSearchRanker
@@ -117,8 +118,10 @@ def fit_personalization(
     side: ItemSide,
     item_index: VectorIndex,
     config: RecsysConfig,
+    runner: Runner | None = None,
 ) -> Personalization:
-    """Fit everything on the whole log; train the ranker on its temporal split."""
+    """Fit everything on the whole log; train the ranker on its temporal split (its lists
+    built on ``runner``)."""
     start = time.perf_counter()
     positions = {item_id: i for i, item_id in enumerate(items.ids)}
     log_all = InteractionLog.from_frame(interactions, positions)
@@ -127,7 +130,9 @@ def fit_personalization(
     evaluable = np.diff(log_all.ptr) >= config.split.holdout + config.split.min_history
     if int(evaluable.sum()) >= MIN_USERS_FOR_RANKER:
         # the lists go once the ranker is trained: the fit below needs the memory
-        ranker, report, _ = train_recommendation_ranker(log_all, stats, side, item_index, config)
+        ranker, report, _ = train_recommendation_ranker(
+            log_all, stats, side, item_index, config, runner
+        )
     models = fit_candidate_models(log_all, stats, side, item_index, config.cf)
     info = {
         "as_of": log_all.end_time(),

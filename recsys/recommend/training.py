@@ -21,6 +21,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from recsys.core.progress import track
+from recsys.core.runner import LocalRunner, Runner
+from recsys.core.runner import split as split_users
 from recsys.history.interactions import InteractionLog, Split, leave_last_n
 from recsys.history.item_stats import ItemStats
 from recsys.ranking.features import (
@@ -29,7 +31,7 @@ from recsys.ranking.features import (
     recommendation_features,
     user_state_from_log,
 )
-from recsys.ranking.lists import ListBuilder, TrainingLists, train_on_lists
+from recsys.ranking.lists import ListBuilder, TrainingLists, concat_lists, train_on_lists
 from recsys.ranking.rankers import LightGBMRanker
 from recsys.recommend.candidates import CandidateModels, generate
 from recsys.recommend.cf.ease import fit_ease
@@ -66,14 +68,35 @@ def fit_candidate_models(
 
 
 def recommendation_lists(
-    split: Split, models: CandidateModels, config: RecsysConfig, keep_empty: bool = False
+    split: Split,
+    models: CandidateModels,
+    config: RecsysConfig,
+    keep_empty: bool = False,
+    runner: Runner | None = None,
 ) -> TrainingLists:
-    """One candidate list per evaluated user of ``split``, as of the user's cutoff."""
+    """One candidate list per evaluated user of ``split``, as of the user's cutoff; on a
+    runner with several workers, one task per shard of users, joined in user order."""
+    runner = runner or LocalRunner()
+    users = split.evaluated_users()
+    models.popularity.prefetch(split.cutoffs[users], config.candidates.trending_min_count)
+    shards = [users[a:b] for a, b in split_users(len(users), runner.workers * 4)]
+    if runner.workers == 1:
+        shards = [users]
+    shared = {"split": split, "models": models, "config": config, "keep_empty": keep_empty}
+    parts = runner.map_shards(_lists_of_users, shards, shared)
+    return parts[0] if len(parts) == 1 else concat_lists(parts)
+
+
+def _lists_of_users(
+    users: np.ndarray,
+    split: Split,
+    models: CandidateModels,
+    config: RecsysConfig,
+    keep_empty: bool,
+) -> TrainingLists:
     n_items = len(models.side)
     lists = ListBuilder(RECOMMENDATION_FEATURES)
     labels_total = 0
-    users = split.evaluated_users()
-    models.popularity.prefetch(split.cutoffs[users], config.candidates.trending_min_count)
     for u in track(users.tolist(), "recommendation training lists", unit="users"):
         cutoff = int(split.cutoffs[u])
         state = user_state_from_log(
@@ -99,6 +122,7 @@ def train_recommendation_ranker(
     side: ItemSide,
     item_index: VectorIndex,
     config: RecsysConfig,
+    runner: Runner | None = None,
 ) -> tuple[LightGBMRanker, dict[str, Any], TrainingLists]:
     """The whole recipe on one log: split, fit candidate models, build lists, train."""
     split = leave_last_n(log_all, config.split.holdout, config.split.min_history).sample(
@@ -108,7 +132,7 @@ def train_recommendation_ranker(
     models = fit_candidate_models(split.history, stats, side, item_index, config.cf)
     fit_s = time.perf_counter() - start
     start = time.perf_counter()
-    lists = recommendation_lists(split, models, config)
+    lists = recommendation_lists(split, models, config, runner=runner)
     lists_s = time.perf_counter() - start
     ranker, report = train_on_lists(lists, config.ranker, config.split.valid_share)
     report.update(fit_models_s=round(fit_s, 2), lists_s=round(lists_s, 2))

@@ -12,7 +12,7 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,12 +127,31 @@ class EmbeddingCache:
                 os.replace(tmp, self.dir / name)
 
 
+ENCODE_CHUNK = 4096
+# texts in encoding order, batch size, chunk size -> their vectors (e.g. on Ray)
+EncodeFn = Callable[[list[str], int, int], np.ndarray]
+
+
+def encoding_order(texts: Sequence[str]) -> list[int]:
+    """Length-sorted, so every batch pads to similar lengths (local and Ray builds alike)."""
+    return sorted(range(len(texts)), key=lambda i: len(texts[i]))
+
+
 def _encode_in_chunks(
-    texts: list[str], encoder: Encoder, batch_size: int, progress: bool, chunk: int = 4096
+    texts: list[str],
+    encoder: Encoder,
+    batch_size: int,
+    progress: bool,
+    chunk: int = ENCODE_CHUNK,
+    encode: EncodeFn | None = None,
 ) -> np.ndarray:
-    """Encode in chunks so a long build logs its progress (and rate) as it goes."""
-    # length-sorted globally, so every batch pads to similar lengths
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    """Encode in chunks so a long build logs its progress (and rate) as it goes; or hand the
+    texts, in the same order and chunks, to ``encode`` (another engine's encoders)."""
+    order = encoding_order(texts)
+    if encode is not None:
+        out = np.zeros((len(texts), encoder.dim), dtype=np.float32)
+        out[order] = encode([texts[i] for i in order], batch_size, chunk)
+        return out
     out = np.zeros((len(texts), encoder.dim), dtype=np.float32)
     start = time.perf_counter()
     for offset in range(0, len(order), chunk):
@@ -152,8 +171,10 @@ def embed_texts(
     cache_dir: Path | None = None,
     batch_size: int = 64,
     progress: bool = True,
+    encode: EncodeFn | None = None,
 ) -> tuple[np.ndarray, EmbeddingStats]:
-    """Encode documents, reusing cached vectors; returns (matrix in input order, stats)."""
+    """Encode documents, reusing cached vectors; returns (matrix in input order, stats).
+    ``encode`` runs the encoding elsewhere (``recsys build --engine ray``)."""
     keys = [text_key(t) for t in texts]
     cache = (
         EmbeddingCache(cache_dir, encoder.config.fingerprint(), encoder.dim) if cache_dir else None
@@ -173,7 +194,9 @@ def embed_texts(
             unique.setdefault(keys[pos], pos)
         order = list(unique.values())
         distinct = len(order)
-        encoded = _encode_in_chunks([texts[p] for p in order], encoder, batch_size, progress)
+        encoded = _encode_in_chunks(
+            [texts[p] for p in order], encoder, batch_size, progress, encode=encode
+        )
         by_key = {keys[p]: encoded[i] for i, p in enumerate(order)}
         for pos in missing:
             vectors[pos] = by_key[keys[pos]]

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from recsys.core.errors import ArtifactError
+from recsys.core.runner import Runner
 from recsys.search.vector_index import FaissIndex, IndexParams, as_queries, build_index
 
 PARTITIONED = "partitioned"
@@ -117,13 +118,17 @@ class PartitionedIndex:
 
 
 def build_partitioned_index(
-    vectors: np.ndarray, labels: np.ndarray, params: IndexParams | None = None
+    vectors: np.ndarray,
+    labels: np.ndarray,
+    params: IndexParams | None = None,
+    runner: Runner | None = None,
 ) -> PartitionedIndex:
-    """One ``build_index`` per distinct label, over that label's rows."""
+    """One ``build_index`` per distinct label, over that label's rows (large flat and IVF
+    parts filled in shards on ``runner``)."""
     if len(labels) != len(vectors):
         raise ValueError(f"{len(labels)} labels for {len(vectors)} vectors")
     parts, rows = {}, {}
     for part in sorted(set(np.asarray(labels).tolist())):
         rows[part] = np.flatnonzero(labels == part)
-        parts[part] = build_index(vectors[rows[part]], params)
+        parts[part] = build_index(vectors[rows[part]], params, runner=runner)
     return PartitionedIndex(parts, rows)

@@ -18,6 +18,7 @@ import numpy as np
 
 from recsys.core.errors import ArtifactError, RecsysError
 from recsys.core.progress import Progress
+from recsys.core.runner import Runner, split
 
 
 @runtime_checkable
@@ -137,6 +138,19 @@ class FaissIndex:
 
         faiss.write_index(self._index, str(path))
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Picklable (faiss's own serialization): Ray ships indexes to its workers."""
+        import faiss
+
+        return {"index": faiss.serialize_index(self._index), "params": self.params}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        import faiss
+
+        self._index = faiss.deserialize_index(state["index"])
+        self.params = state["params"]
+        self.apply_search_params()
+
     @classmethod
     def load(cls, path: Path, params: IndexParams) -> FaissIndex:
         import faiss
@@ -171,6 +185,32 @@ def _add_in_chunks(index: Any, vectors: np.ndarray, chunk: int = 50_000) -> None
             progress.advance(min(chunk, len(vectors) - start))
     if progress is not None:
         progress.close()
+
+
+SHARD_MIN = 50_000  # fewer vectors are added in place, whatever the runner
+
+
+def _add_in_shards(index: Any, vectors: np.ndarray, runner: Runner, ids_stored: bool) -> Any:
+    """The trained (empty) index filled shard by shard in parallel, merged in shard order:
+    inverted lists (and flat codes) end up in the order a single ``add`` gives."""
+    import faiss
+
+    trained = faiss.serialize_index(index)
+    shards = [vectors[start:stop] for start, stop in split(len(vectors), runner.workers)]
+    filled = runner.map_shards(_filled_shard, shards, {"trained": trained})
+    merged = faiss.deserialize_index(filled[0])
+    for part in filled[1:]:
+        # IVF stores ids (shift the shard's by what is there); flat ids are positions
+        merged.merge_from(faiss.deserialize_index(part), merged.ntotal if ids_stored else 0)
+    return merged
+
+
+def _filled_shard(shard: np.ndarray, trained: np.ndarray) -> np.ndarray:
+    import faiss
+
+    index = faiss.deserialize_index(trained)
+    index.add(np.ascontiguousarray(shard, dtype=np.float32))
+    return faiss.serialize_index(index)
 
 
 def _on_gpu(params: IndexParams, kind: str) -> bool:
@@ -237,7 +277,11 @@ def recall_at_k(
 
 
 def build_index(
-    vectors: np.ndarray, params: IndexParams | None = None, sample_queries: int = 500, seed: int = 0
+    vectors: np.ndarray,
+    params: IndexParams | None = None,
+    sample_queries: int = 500,
+    seed: int = 0,
+    runner: Runner | None = None,
 ) -> FaissIndex:
     """Build the index the collection size calls for; measure recall@10 against exact search.
 
@@ -269,7 +313,11 @@ def build_index(
         params.built_on = "gpu"
     else:
         index.train(vectors)
-        _add_in_chunks(index, vectors)
+        if runner is not None and runner.workers > 1 and kind != "hnsw" and n > SHARD_MIN:
+            index = _add_in_shards(index, vectors, runner, ids_stored=kind == "ivf")
+            params.extra["add_shards"] = runner.workers
+        else:
+            _add_in_chunks(index, vectors)
         params.built_on = "cpu"
 
     rng = np.random.default_rng(seed)
@@ -303,5 +351,5 @@ def build_index(
             **{**params.to_dict(), "kind": "flat", "nprobe": None, "ef_search": None}
         )
         fallback.extra["fallback_from"] = {"kind": kind, "recall_at_10": params.recall_at_10}
-        return build_index(vectors, fallback, sample_queries, seed)
+        return build_index(vectors, fallback, sample_queries, seed, runner)
     return built
