@@ -76,24 +76,50 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
 
 def serve(app: FastAPI, settings: Settings) -> None:
-    """``uvicorn.run`` with the bounds of ``settings``."""
-    protocol = type(
-        "GuardedHttpTools",
-        (GuardedHttpToolsProtocol,),
-        {
-            "read_timeout_s": settings.request_read_timeout_s,
-            "max_head_bytes": settings.max_header_bytes,
-        },
-    )
+    """``uvicorn.run`` with the bounds of ``settings``, one process."""
+    bound_protocol(settings)
+    configure_logging(settings.log_level, settings.log_format)
+    uvicorn.run(app, http=GuardedHttpToolsProtocol, **_uvicorn_options(settings))
+
+
+def serve_workers(settings: Settings, workers: int) -> None:
+    """``workers`` processes on one port (uvicorn's supervisor restarts any that dies). Each
+    is a whole replica: it builds its app from the environment (``worker_app``: the same
+    ``RECSYS_*`` settings), loads its own engine and follows ``current`` and the shared event
+    store like a replica on another machine would."""
     configure_logging(settings.log_level, settings.log_format)
     uvicorn.run(
-        app,
-        access_log=False,  # api.access logs every request, with its request id and version
-        log_config=None,  # keep the handlers configure_logging installed
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        http=protocol,
-        timeout_keep_alive=int(settings.keep_alive_s),
-        limit_concurrency=settings.max_connections,
+        "api.server:worker_app",
+        factory=True,
+        workers=workers,
+        http="api.server:GuardedHttpToolsProtocol",
+        **_uvicorn_options(settings),
     )
+
+
+def worker_app() -> FastAPI:
+    """The app of one worker process (``serve_workers``), from the environment's settings."""
+    from api.app import create_app
+
+    settings = Settings()
+    bound_protocol(settings)
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(settings)
+
+
+def bound_protocol(settings: Settings) -> None:
+    """The protocol's bounds, set on the class (uvicorn instantiates it per connection)."""
+    GuardedHttpToolsProtocol.read_timeout_s = settings.request_read_timeout_s
+    GuardedHttpToolsProtocol.max_head_bytes = settings.max_header_bytes
+
+
+def _uvicorn_options(settings: Settings) -> dict[str, Any]:
+    return {
+        "access_log": False,  # api.access logs every request, with its request id and version
+        "log_config": None,  # keep the handlers configure_logging installed
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level,
+        "timeout_keep_alive": int(settings.keep_alive_s),
+        "limit_concurrency": settings.max_connections,
+    }

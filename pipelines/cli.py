@@ -332,6 +332,15 @@ def serve(
     artifacts: Annotated[Path | None, typer.Option(help="artifact root")] = None,
     host: Annotated[str | None, typer.Option(help="default $RECSYS_HOST or 127.0.0.1")] = None,
     port: Annotated[int | None, typer.Option(help="default $RECSYS_PORT or 8000")] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="processes on the port, each a whole replica with its own engine; they "
+            "share the artifact root and the event store",
+        ),
+    ] = 1,
 ) -> None:
     """Serve the HTTP API over the live artifact."""
     _setup_logging(False)
@@ -339,6 +348,7 @@ def serve(
 
     from api.app import create_app
     from api.server import serve as run_server
+    from api.server import serve_workers
     from api.settings import Settings
 
     overrides = {
@@ -359,7 +369,12 @@ def serve(
             fg=typer.colors.YELLOW,
             err=True,
         )
-    run_server(app, settings)
+    if workers == 1:
+        run_server(app, settings)
+        return
+    del app  # checked the settings and files; each worker builds its own from the environment
+    os.environ.update({f"RECSYS_{k.upper()}": str(v) for k, v in overrides.items()})
+    serve_workers(settings, workers)
 
 
 def main() -> None:

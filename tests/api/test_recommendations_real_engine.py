@@ -247,16 +247,23 @@ def test_popular_is_the_cold_start_list_without_a_user(client: TestClient) -> No
     assert client.get("/v1/popular", params={"k": 0}).status_code == 422
 
 
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
 def test_replicas_sharing_a_store_converge(
-    make_client: MakeClient, artifact: Artifact, tmp_path: Path
+    make_client: MakeClient,
+    artifact: Artifact,
+    tmp_path: Path,
+    store: str,
+    request: pytest.FixtureRequest,
 ) -> None:
-    """A play posted to one replica reaches the other through the shared event store within
-    the watcher's interval."""
+    """A play posted to one replica reaches the other through the shared event store (a
+    SQLite file, or PostgreSQL) within the watcher's interval."""
 
     def load(_settings: Settings) -> Engine:
         return Engine.load(artifact.directory, encoder=HashingEncoder())
 
-    shared = {"events_db": tmp_path / "events.sqlite3", "reload_interval_s": 0.1}
+    shared: dict[str, Any] = {"events_db": tmp_path / "events.sqlite3", "reload_interval_s": 0.1}
+    if store == "postgres":
+        shared["events_url"] = request.getfixturevalue("postgres_url")
     shared["artifacts_dir"] = artifact.directory.parent
     one, two = make_client(loader=load, **shared), make_client(loader=load, **shared)
     assert _recommend(two, "roamer")["cold_start"] is True
@@ -267,3 +274,56 @@ def test_replicas_sharing_a_store_converge(
         time.sleep(0.05)
     assert _recommend(two, "roamer")["cold_start"] is False
     assert _recommend(one, "roamer")["items"] == _recommend(two, "roamer")["items"]
+
+
+def test_serve_workers_are_replicas_that_converge(artifact: Artifact, tmp_path: Path) -> None:
+    """``recsys serve --workers 2``: two processes on one port, each ready with its own
+    engine; a play posted through either is visible through both (the shared store)."""
+    import socket
+    import subprocess
+    import sys
+
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "RECSYS_EVENTS_DB": str(tmp_path / "events.sqlite3"),
+        "RECSYS_RELOAD_INTERVAL_S": "0.2",
+        "RECSYS_EXPERIMENTS_PATH": "",
+        "RECSYS_REQUEST_LOG": "",
+    }
+    command = [sys.executable, "-m", "pipelines.cli", "serve", "--workers", "2"]
+    command += ["--artifacts", str(artifact.directory.parent), "--port", str(port)]
+    server = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        ready = 0
+        while ready < 10 and time.monotonic() < deadline:  # 10 in a row: both workers up
+            try:
+                ok = httpx.get(f"{base}/readyz", timeout=2).status_code == 200
+            except httpx.TransportError:
+                ok = False
+            ready = ready + 1 if ok else 0
+            time.sleep(0.1 if ok else 0.5)
+        assert ready == 10, "the workers did not become ready"
+        workers = subprocess.run(["pgrep", "-P", str(server.pid)], capture_output=True, text=True)
+        assert len(workers.stdout.split()) >= 2
+        event = {"event_id": "w1", "type": "play", "user_id": "wanderer", "item_id": "1"}
+        assert httpx.post(f"{base}/v1/events", json={"events": [event]}).status_code == 200
+        seen: list[bool] = []
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not (len(seen) >= 20 and all(seen[-20:])):
+            with httpx.Client() as fresh:  # a new connection: either worker may answer
+                params = {"user_id": "wanderer", "k": 5}
+                body = fresh.get(f"{base}/v1/recommendations", params=params).json()
+            seen.append(body["cold_start"] is False)
+            time.sleep(0.05)
+        assert len(seen) >= 20 and all(seen[-20:])
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
