@@ -65,7 +65,8 @@ def test_artifact_loads(artifacts: Path) -> None:
     assert directory.parent == artifacts
     assert (artifacts / CURRENT).read_text().strip() == directory.name == manifest.version
     assert set(REQUIRED_FILES) <= set(manifest.files)
-    assert manifest.encoder == HashingEncoder().config.to_dict()
+    assert manifest.encoder == {**HashingEncoder().config.to_dict(), "device": "cpu"}
+    assert manifest.reports["engine"] == {"engine": "local"}
     assert manifest.index["kind"] == "partitioned"
     parts = manifest.index["parts"]
     assert set(parts) == {"content", "localized"}
