@@ -84,6 +84,24 @@ def catch_up(store: EventStore, engine: SearchService) -> None:
             logger.error("online state not caught up: %s", exc)
 
 
+def sync_artifacts(settings: Settings) -> None:
+    """With ``artifacts_url``: bring the store's ``current`` into the local mirror first."""
+    if settings.artifacts_url:
+        from recsys.core.artifact_store import ArtifactMirror
+
+        ArtifactMirror(settings.artifacts_url, settings.artifacts_dir).sync()
+
+
+def _synced_load(
+    loader: EngineLoader,
+    settings: Settings,
+    experiments: ExperimentConfig,
+    store: EventStore | None,
+) -> SearchService:
+    sync_artifacts(settings)
+    return load_servable(loader, settings, experiments, store)
+
+
 def start_loading(
     loader: EngineLoader,
     settings: Settings,
@@ -99,7 +117,7 @@ def start_loading(
     metrics.engine_ready.set(0)
     thread = threading.Thread(
         target=state.run_loader,
-        args=(lambda: load_servable(loader, settings, experiments, store), metrics),
+        args=(lambda: _synced_load(loader, settings, experiments, store), metrics),
         name="recsys-engine-loader",
         daemon=True,
     )

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from api.lifecycle import EngineLoader, EngineState, catch_up, load_servable
+from api.lifecycle import EngineLoader, EngineState, catch_up, load_servable, sync_artifacts
 from api.observability import Metrics
 from api.settings import Settings
 from recsys.core.artifacts import resolve_artifact_dir
@@ -82,6 +82,7 @@ class Reloader:
             started = time.perf_counter()
             serving = self.state.model_version
             try:
+                sync_artifacts(self.settings)  # an object store: mirror its `current` first
                 target = resolve_artifact_dir(self.settings.artifacts_dir)
             except RecsysError as exc:
                 refused = self.state.refused

@@ -27,6 +27,10 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     artifacts_dir: Path = Path("artifacts")
+    # An artifact store shared by replicas on several machines (s3://bucket/prefix with
+    # s3fs installed, or any fsspec URL): mirrored into artifacts_dir, which then only
+    # caches it (recsys/core/artifact_store.py; `recsys artifacts push` fills the store).
+    artifacts_url: str | None = None
     max_query_chars: int = Field(default=512, ge=1, le=10_000)
     max_k: int = Field(default=100, ge=1, le=10_000)
     default_k: int = Field(default=10, ge=1)
@@ -96,6 +100,11 @@ class Settings(BaseSettings):
     @field_validator("api_keys_file", "admin_api_key", "experiments_path", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("artifacts_url", mode="before")
+    @classmethod
+    def _empty_artifacts_url_is_none(cls, value: object) -> object:
         return None if value == "" else value
 
     @field_validator("events_url", mode="before")

@@ -30,7 +30,7 @@ from pipelines.ab_report import ab_report
 from pipelines.events_cli import events_app
 from pipelines.keys_cli import keys_app
 from pipelines.simulate_cli import simulate
-from pipelines.versions_cli import rollback, versions
+from pipelines.versions_cli import push, rollback, versions
 from recsys.core.errors import RecsysError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
@@ -40,6 +40,7 @@ app.command("ab-report")(ab_report)
 app.command("simulate")(simulate)
 app.command("versions")(versions)
 app.command("rollback")(rollback)
+app.command("push")(push)
 
 
 def _setup_logging(verbose: bool) -> None:

@@ -73,3 +73,19 @@ def rollback(
     except RecsysError as exc:
         _fail(exc)
     typer.echo(f"current: {pointer} -> {to}")
+
+
+def push(
+    to: Annotated[str, typer.Option(help="the store: s3://bucket/prefix (s3fs), any fsspec URL")],
+    artifacts: ArtifactsOpt = Path("artifacts"),
+    version: Annotated[str | None, typer.Option(help="default: the local `current`")] = None,
+) -> None:
+    """Upload a version to an artifact store and point the store's `current` at it; replicas
+    with RECSYS_ARTIFACTS_URL mirror it and swap."""
+    from recsys.core.artifact_store import push as push_version
+
+    try:
+        name = push_version(artifacts, to, version)
+    except (RecsysError, OSError) as exc:
+        _fail(exc)
+    typer.echo(f"pushed {name} to {to}; its current is {name}")

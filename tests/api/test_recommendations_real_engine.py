@@ -327,3 +327,24 @@ def test_serve_workers_are_replicas_that_converge(artifact: Artifact, tmp_path: 
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_replica_serves_from_an_artifact_store(
+    make_client: MakeClient, artifact: Artifact, tmp_path: Path
+) -> None:
+    """RECSYS_ARTIFACTS_URL: the store's `current` is mirrored (verified) into artifacts_dir
+    and served from there; a new version pushed to the store is swapped in by a reload."""
+    from recsys.core.artifact_store import push
+
+    store = f"file://{tmp_path / 'store'}"
+    push(artifact.directory.parent, store)
+
+    def load(settings: Settings) -> Engine:
+        return Engine.load(settings.artifacts_dir, encoder=HashingEncoder())
+
+    mirror = tmp_path / "mirror"
+    client = make_client(loader=load, artifacts_url=store, artifacts_dir=mirror, wait=False)
+    assert client.app.state.engine_state.wait(timeout=60)  # type: ignore[attr-defined]
+    ready = client.get("/readyz").json()
+    assert ready["status"] == "ready" and ready["model_version"] == artifact.directory.name
+    assert (mirror / "current").read_text().strip() == artifact.directory.name
