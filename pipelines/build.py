@@ -250,6 +250,7 @@ def _personalization(
     # the engine serves float16-stored vectors: train on exactly those values, so build-time
     # features equal served features bit for bit
     served = as_stored(search.vectors)
+    search.vectors = served  # the same float16 values on disk; one float32 copy, not two
     side = ItemSide.from_catalog(catalog, item_vectors(doc_items, doc_kinds, served, len(items)))
     item_index = build_index(side.vectors, IndexParams(kind="auto"))
     personal = fit_personalization(

@@ -147,20 +147,23 @@ class InteractionLog:
             pl.col("item_id").is_in(list(item_positions))
         )
         first = (
-            consumed.sort("ts", "item_id")
+            consumed.select("user_id", "item_id", "ts", "value")
+            .sort("ts", "item_id")
             .group_by("user_id", "item_id", maintain_order=True)
             .agg(pl.col("ts").first(), pl.col("value").first())  # as known at that time
-            .sort("user_id", "ts", "item_id")
+            .sort("user_id", "ts", "item_id")  # user ids in code point order, as np.unique
         )
-        users, user_idx = np.unique(first["user_id"].to_numpy().astype(str), return_inverse=True)
-        counts = np.bincount(user_idx, minlength=len(users))
-        ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-        items = np.array([item_positions[i] for i in first["item_id"].to_list()], dtype=np.int64)
+        # in Polars, never as Python objects (20M rows: gigabytes of str and int objects)
+        items = first["item_id"].replace_strict(
+            list(item_positions), list(item_positions.values()), return_dtype=pl.Int64
+        )
+        runs = first.group_by("user_id", maintain_order=True).len()
+        ptr = np.concatenate([[0], np.cumsum(runs["len"].to_numpy())]).astype(np.int64)
         values = first["value"].cast(pl.Float32).fill_null(float("nan")).to_numpy()
         return cls(
-            users=users.tolist(),
+            users=runs["user_id"].to_list(),
             ptr=ptr,
-            items=items,
+            items=items.to_numpy().astype(np.int64),
             ts=first["ts"].to_numpy().astype(np.int64),
             values=np.asarray(values, dtype=np.float32),
         )

@@ -82,6 +82,9 @@ def fit_item_knn(X: sp.csr_matrix, top_k: int = 100, shrink: float = 10.0) -> It
     return ItemNeighbors(matrix)
 
 
+COVIS_BLOCK_ENTRIES = 40_000_000  # (row, col, value) entries held at once (~1 GB)
+
+
 def fit_covisitation(
     user_idx: np.ndarray,
     item_idx: np.ndarray,
@@ -94,22 +97,33 @@ def fit_covisitation(
     sequence, divided by ``count_j ** popularity_alpha``, top_k per row."""
     users = np.asarray(user_idx, dtype=np.int64)
     items = np.asarray(item_idx, dtype=np.int64)
-    rows: list[np.ndarray] = []
-    cols: list[np.ndarray] = []
-    vals: list[np.ndarray] = []
-    for d in range(1, min(window, max(items.size - 1, 0)) + 1):
-        a, b = items[:-d], items[d:]
-        ok = (users[:-d] == users[d:]) & (a != b)
-        a, b = a[ok], b[ok]
-        rows += [a, b]
-        cols += [b, a]
-        vals.append(np.full(2 * a.size, 1.0 / d, dtype=np.float64))
-    if not rows:
+    distances = range(1, min(window, max(items.size - 1, 0)) + 1)
+    if not len(distances):
         return ItemNeighbors(sp.csr_matrix((n_items, n_items), dtype=np.float32))
-    r, c, v = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
     count = np.bincount(items, minlength=n_items).astype(np.float64)
-    v = v / count[c] ** popularity_alpha
-    summed = sp.csr_matrix((v, (r, c)), shape=(n_items, n_items), dtype=np.float64)
-    summed.sum_duplicates()
-    matrix = top_k_per_row(summed, top_k)
+    # rows a block at a time: every (row, col, value) of the block's rows, summed and cut to
+    # top_k before the next block (all pairs at once: 20M consumptions x 10 distances x 2
+    # directions held ~18 GB); entries keep their order, so the sums are the same
+    step = max(1, int(n_items * COVIS_BLOCK_ENTRIES // max(2 * items.size * len(distances), 1)))
+    blocks = []
+    for start in range(0, n_items, step):
+        stop = min(start + step, n_items)
+        rows: list[np.ndarray] = []
+        cols: list[np.ndarray] = []
+        vals: list[np.ndarray] = []
+        for d in distances:
+            a, b = items[:-d], items[d:]
+            ok = (users[:-d] == users[d:]) & (a != b)
+            a, b = a[ok], b[ok]
+            for row, col in ((a, b), (b, a)):
+                keep = (row >= start) & (row < stop)
+                rows.append(row[keep] - start)
+                cols.append(col[keep])
+                vals.append(np.full(int(keep.sum()), 1.0 / d, dtype=np.float64))
+        r, c, v = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
+        v = v / count[c] ** popularity_alpha
+        block = sp.csr_matrix((v, (r, c)), shape=(stop - start, n_items), dtype=np.float64)
+        block.sum_duplicates()
+        blocks.append(top_k_per_row(block, top_k))
+    matrix = sp.csr_matrix(sp.vstack(blocks, format="csr"), dtype=np.float32)
     return ItemNeighbors(matrix)

@@ -252,3 +252,16 @@ def test_als_block_structure_and_fold_in() -> None:
     again = fit_als(block_matrix(), factors=4, iterations=10, seed=0)
     assert again is not None
     np.testing.assert_allclose(again.item_factors, model.item_factors, rtol=1e-5, atol=1e-6)
+
+
+def test_covisitation_in_row_blocks_equals_all_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from recsys.recommend.cf import neighbors
+
+    rng = np.random.default_rng(0)
+    users = np.sort(rng.integers(0, 200, 8_000))
+    items = rng.integers(0, 700, 8_000)
+    whole = neighbors.fit_covisitation(users, items, 700)
+    monkeypatch.setattr(neighbors, "COVIS_BLOCK_ENTRIES", 2_000)  # ~many small blocks
+    blocked = neighbors.fit_covisitation(users, items, 700)
+    assert whole.matrix.nnz > 10_000
+    assert (whole.matrix != blocked.matrix).nnz == 0
