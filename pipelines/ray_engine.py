@@ -67,7 +67,7 @@ class RayRunner:
 
         refs = {name: ray.put(value) for name, value in shared.items()}
         task: Any = ray.remote(num_cpus=1)(_call)
-        return list(ray.get([task.remote(fn, shard, refs) for shard in shards]))
+        return list(ray.get([task.remote(fn, shard, **refs) for shard in shards]))
 
     def encode(
         self, texts: list[str], encoder_config: dict[str, Any], batch_size: int, chunk: int
@@ -86,7 +86,7 @@ class RayRunner:
             fn_constructor_kwargs={"config": encoder_config, "batch_size": batch_size},
             batch_size=chunk,
             batch_format="numpy",
-            concurrency=actors,
+            compute=ray.data.ActorPoolStrategy(size=actors),
             num_gpus=gpus,
             num_cpus=0 if gpus else 1,
         )
@@ -100,8 +100,8 @@ class RayRunner:
         return out
 
 
-def _call(fn: Callable[..., R], shard: Any, shared: dict[str, Any]) -> R:
-    return fn(shard, **shared)  # Ray resolves the object refs in ``shared`` before the call
+def _call(fn: Callable[..., R], shard: Any, **shared: Any) -> R:
+    return fn(shard, **shared)  # Ray resolved the top-level object refs before the call
 
 
 class _EncodeBatch:

@@ -49,4 +49,4 @@ def test_ray_build_equals_local_build(
     assert b["reports"]["engine"]["engine"] == "ray" and a["reports"]["engine"]["engine"] == "local"
     assert b["index"]["parts"]["content"]["extra"]["add_shards"] == 2
     assert a["files"] == b["files"]  # every file, byte for byte (sha256)
-    assert on_ray.name == local.name  # same content hash, same version name suffix
+    assert on_ray.name.split("-")[-1] == local.name.split("-")[-1]  # the same content hash
