@@ -5,6 +5,7 @@
   same order as a local build, so the vectors are the same;
 * **vector index** (flat and IVF parts): trained once, filled shard by shard in parallel
   tasks, merged in shard order (HNSW cannot be merged: it is built in one place);
+* **co-visitation**: one task per block of item rows, stacked in row order;
 * **recommendation training lists**: one task per shard of users, joined in user order.
 
 Everything else runs in the driver as in a local build, and the artifact is the same: the

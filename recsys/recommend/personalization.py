@@ -133,7 +133,7 @@ def fit_personalization(
         ranker, report, _ = train_recommendation_ranker(
             log_all, stats, side, item_index, config, runner
         )
-    models = fit_candidate_models(log_all, stats, side, item_index, config.cf)
+    models = fit_candidate_models(log_all, stats, side, item_index, config.cf, runner)
     info = {
         "as_of": log_all.end_time(),
         "users": log_all.n_users,

@@ -49,6 +49,7 @@ def fit_candidate_models(
     side: ItemSide,
     item_index: VectorIndex,
     config: CFConfig,
+    runner: Runner | None = None,
 ) -> CandidateModels:
     n_items = len(side)
     if len(history) == 0:
@@ -62,6 +63,7 @@ def fit_candidate_models(
         window=config.covis_window,
         top_k=config.covis_top_k,
         popularity_alpha=config.covis_popularity_alpha,
+        runner=runner,
     )
     ease = fit_ease(matrix, config.ease_l2, config.ease_min_count, max_items=config.ease_max_items)
     return CandidateModels(side, stats, item_index, covis, ease.prune(config.ease_top_k))
@@ -129,7 +131,7 @@ def train_recommendation_ranker(
         config.split.max_training_users, config.split.sample_seed
     )
     start = time.perf_counter()
-    models = fit_candidate_models(split.history, stats, side, item_index, config.cf)
+    models = fit_candidate_models(split.history, stats, side, item_index, config.cf, runner)
     fit_s = time.perf_counter() - start
     start = time.perf_counter()
     lists = recommendation_lists(split, models, config, runner=runner)

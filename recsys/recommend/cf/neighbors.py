@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from recsys.core.runner import LocalRunner, Runner
 from recsys.recommend.cf.sparse import history_weights, top_k_blocks, top_k_of_row, top_k_per_row
 
 
@@ -85,6 +86,38 @@ def fit_item_knn(X: sp.csr_matrix, top_k: int = 100, shrink: float = 10.0) -> It
 COVIS_BLOCK_ENTRIES = 40_000_000  # (row, col, value) entries held at once (~1 GB)
 
 
+def _covisitation_rows(
+    block: tuple[int, int],
+    users: np.ndarray,
+    items: np.ndarray,
+    n_items: int,
+    window: int,
+    top_k: int,
+    popularity_alpha: float,
+) -> sp.csr_matrix:
+    """Rows [start, stop) of the co-visitation matrix, summed and cut to top_k; entries in
+    the order of the all-at-once sum (distance, direction, position), so sums are equal."""
+    start, stop = block
+    count = np.bincount(items, minlength=n_items).astype(np.float64)
+    rows: list[np.ndarray] = []
+    cols: list[np.ndarray] = []
+    vals: list[np.ndarray] = []
+    for d in range(1, window + 1):
+        a, b = items[:-d], items[d:]
+        ok = (users[:-d] == users[d:]) & (a != b)
+        a, b = a[ok], b[ok]
+        for row, col in ((a, b), (b, a)):
+            keep = (row >= start) & (row < stop)
+            rows.append(row[keep] - start)
+            cols.append(col[keep])
+            vals.append(np.full(int(keep.sum()), 1.0 / d, dtype=np.float64))
+    r, c, v = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
+    v = v / count[c] ** popularity_alpha
+    matrix = sp.csr_matrix((v, (r, c)), shape=(stop - start, n_items), dtype=np.float64)
+    matrix.sum_duplicates()
+    return top_k_per_row(matrix, top_k)
+
+
 def fit_covisitation(
     user_idx: np.ndarray,
     item_idx: np.ndarray,
@@ -92,38 +125,24 @@ def fit_covisitation(
     window: int = 10,
     top_k: int = 100,
     popularity_alpha: float = 0.5,
+    runner: Runner | None = None,
 ) -> ItemNeighbors:
     """Symmetric 1/distance co-visitation within `window` steps of each user's time-ordered
-    sequence, divided by ``count_j ** popularity_alpha``, top_k per row."""
+    sequence, divided by ``count_j ** popularity_alpha``, top_k per row. Computed a block of
+    item rows at a time (on ``runner``'s workers when it has several), joined in row order."""
     users = np.asarray(user_idx, dtype=np.int64)
     items = np.asarray(item_idx, dtype=np.int64)
-    distances = range(1, min(window, max(items.size - 1, 0)) + 1)
-    if not len(distances):
+    window = min(window, max(items.size - 1, 0))
+    if window < 1:
         return ItemNeighbors(sp.csr_matrix((n_items, n_items), dtype=np.float32))
-    count = np.bincount(items, minlength=n_items).astype(np.float64)
-    # rows a block at a time: every (row, col, value) of the block's rows, summed and cut to
-    # top_k before the next block (all pairs at once: 20M consumptions x 10 distances x 2
-    # directions held ~18 GB); entries keep their order, so the sums are the same
-    step = max(1, int(n_items * COVIS_BLOCK_ENTRIES // max(2 * items.size * len(distances), 1)))
-    blocks = []
-    for start in range(0, n_items, step):
-        stop = min(start + step, n_items)
-        rows: list[np.ndarray] = []
-        cols: list[np.ndarray] = []
-        vals: list[np.ndarray] = []
-        for d in distances:
-            a, b = items[:-d], items[d:]
-            ok = (users[:-d] == users[d:]) & (a != b)
-            a, b = a[ok], b[ok]
-            for row, col in ((a, b), (b, a)):
-                keep = (row >= start) & (row < stop)
-                rows.append(row[keep] - start)
-                cols.append(col[keep])
-                vals.append(np.full(int(keep.sum()), 1.0 / d, dtype=np.float64))
-        r, c, v = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
-        v = v / count[c] ** popularity_alpha
-        block = sp.csr_matrix((v, (r, c)), shape=(stop - start, n_items), dtype=np.float64)
-        block.sum_duplicates()
-        blocks.append(top_k_per_row(block, top_k))
-    matrix = sp.csr_matrix(sp.vstack(blocks, format="csr"), dtype=np.float32)
+    # all pairs at once (20M consumptions x 10 distances x 2 directions) held ~18 GB
+    step = max(1, int(n_items * COVIS_BLOCK_ENTRIES // max(2 * items.size * window, 1)))
+    runner = runner or LocalRunner()
+    if runner.workers > 1:  # at least one block per worker
+        step = min(step, max(1, -(-n_items // runner.workers)))
+    blocks = [(start, min(start + step, n_items)) for start in range(0, n_items, step)]
+    shared = {"users": users, "items": items, "n_items": n_items, "window": window}
+    shared |= {"top_k": top_k, "popularity_alpha": popularity_alpha}
+    parts = runner.map_shards(_covisitation_rows, blocks, shared)
+    matrix = sp.csr_matrix(sp.vstack(parts, format="csr"), dtype=np.float32)
     return ItemNeighbors(matrix)
