@@ -101,11 +101,11 @@ class TitleLexicon:
         them (a transposition), so a key within e edits shares at least pairs - 3e."""
         lo = int(np.searchsorted(self._lengths, math.ceil(FUZZY_CUTOFF * len(key)), "left"))
         hi = int(np.searchsorted(self._lengths, math.floor(len(key) / FUZZY_CUTOFF), "right"))
-        longest = int(self._lengths[hi - 1]) if hi > lo else len(key)
-        edits = math.floor((1.0 - FUZZY_CUTOFF) * max(longest, len(key)) + 1e-9)
         pairs = {key[i : i + 2] for i in range(len(key) - 1)}
-        needed = len(pairs) - 3 * edits
-        if needed <= 0 or hi - lo <= SCAN_BELOW:
+        # each key's own bound: its edit budget depends on the longer of the two
+        longer = np.maximum(self._lengths[lo:hi], len(key))
+        needed = len(pairs) - 3 * np.floor((1.0 - FUZZY_CUTOFF) * longer + 1e-9).astype(np.int64)
+        if hi - lo <= SCAN_BELOW or needed.max(initial=0) <= 0:
             return self._keys[lo:hi]
         return [self._keys[i] for i in self._bigrams.holding(pairs, needed, lo, hi).tolist()]
 
@@ -149,8 +149,9 @@ class BigramIndex:
         ptr = np.searchsorted(both >> 32, np.arange(len(pairs) + 1))
         return cls(pairs, ptr.astype(np.int64), (both & 0xFFFFFFFF).astype(np.int32))
 
-    def holding(self, pairs: set[str], needed: int, lo: int, hi: int) -> np.ndarray:
-        """Key ids in [lo, hi), ascending, holding at least ``needed`` of ``pairs``."""
+    def holding(self, pairs: set[str], needed: int | np.ndarray, lo: int, hi: int) -> np.ndarray:
+        """Key ids in [lo, hi), ascending, holding at least ``needed`` of ``pairs`` (one
+        number for all, or one per key of the range)."""
         if hi <= lo or not len(self.pairs):
             return np.zeros(0, dtype=np.int64)
         codes = np.array([(ord(p[0]) << 21) | ord(p[1]) for p in pairs], dtype=np.int64)
@@ -158,9 +159,9 @@ class BigramIndex:
         found = at[
             (at < len(self.pairs)) & (self.pairs[np.minimum(at, len(self.pairs) - 1)] == codes)
         ]
-        if len(found) < needed:
+        if len(found) < np.min(needed):
             return np.zeros(0, dtype=np.int64)
-        slices = []
+        slices = [np.zeros(0, dtype=self.keys.dtype)]
         for pair in found.tolist():
             ids = self.keys[self.ptr[pair] : self.ptr[pair + 1]]
             slices.append(ids[np.searchsorted(ids, lo) : np.searchsorted(ids, hi)])
