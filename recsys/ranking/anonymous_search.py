@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from recsys.core.progress import track
 from recsys.history.item_stats import ItemStats
 from recsys.ranking.derived_queries import derive_query, sample_targets
 from recsys.ranking.features import (
@@ -74,7 +75,8 @@ def anonymous_search_lists(
     vectors = retriever.encode_queries([query for _, (_, query) in usable])
     lists = ListBuilder(ANONYMOUS_SEARCH_FEATURES)
     kinds: list[str] = []
-    for number, (target, (kind, query)) in enumerate(usable):
+    queries = track(enumerate(usable), "anonymous search lists", len(usable), "queries")
+    for number, (target, (kind, query)) in queries:
         found, query_scores = retriever.retrieve(
             query, config.candidates, query_vec=vectors[number : number + 1]
         )
