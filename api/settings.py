@@ -97,7 +97,9 @@ class Settings(BaseSettings):
     api_keys_file: Path | None = None
     admin_api_key: SecretStr | None = None
 
-    @field_validator("api_keys_file", "admin_api_key", "experiments_path", mode="before")
+    @field_validator(
+        "api_keys_file", "admin_api_key", "experiments_path", "request_log", mode="before"
+    )
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value

@@ -69,3 +69,9 @@ def test_events_url_must_be_postgresql_and_wins_over_the_file() -> None:
     assert Settings(events_url="").event_store_target() == Settings().events_db
     with pytest.raises(ValidationError, match="postgresql://"):
         Settings(events_url="mysql://db/events")
+
+
+def test_empty_request_log_means_no_request_log() -> None:
+    from api.settings import Settings
+
+    assert Settings(request_log="").request_log is None  # not Path("."), a directory
