@@ -40,18 +40,20 @@ def encode_local(texts: list[str], config: EncoderConfig) -> float:
     return time.perf_counter() - started
 
 
-def on_ray(workers: int, texts: list[str], config: EncoderConfig, vectors: np.ndarray) -> dict:
+def on_ray(
+    workers: int, texts: list[str], config: EncoderConfig, vectors: np.ndarray, chunk: int
+) -> dict:
     import ray
 
     from pipelines.ray_engine import RayRunner
 
     runner = RayRunner(num_cpus=workers)
     try:
-        runner.encode(texts[:256], config.to_dict(), 64, ENCODE_CHUNK)  # actors warm (model load)
+        runner.encode(texts[:256], config.to_dict(), 64, chunk)  # actors warm (model load)
         started = time.perf_counter()
-        runner.encode(texts, config.to_dict(), 64, ENCODE_CHUNK)
+        runner.encode(texts, config.to_dict(), 64, chunk)
         encode_s = time.perf_counter() - started
-        params = IndexParams(kind="ivf", nprobe=16)
+        params = IndexParams(kind="ivf")  # nprobe tuned to the recall target, as in a build
         started = time.perf_counter()
         index = build_index(vectors, params, sample_queries=200, runner=runner)
         index_s = time.perf_counter() - started
@@ -74,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--encoder", default="bundled:all-MiniLM-L6-v2")
     parser.add_argument("--index-vectors", type=int, default=1_000_000)
     parser.add_argument("--cluster-workers", type=int, default=32)
+    parser.add_argument(
+        "--chunk", type=int, default=500, help="documents per actor batch (a build: 4096)"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "ray_stages.json")
     args = parser.parse_args(argv)
     version = resolve_artifact_dir(args.artifacts)
@@ -84,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     config = EncoderConfig(model=args.encoder)
     local_s = encode_local(texts, config)
-    runs = [on_ray(workers, texts, config, vectors) for workers in (1, 2)]
+    runs = [on_ray(workers, texts, config, vectors, args.chunk) for workers in (1, 2)]
     one, two = runs
     total_docs = documents.height
     payload: dict[str, Any] = {
