@@ -29,9 +29,6 @@ FUZZY_CUTOFF = 0.8  # normalized Damerau-Levenshtein similarity
 FUZZY_MIN_BONUS = 0.3
 FUZZY_MAX_BONUS = 0.9
 MIN_FUZZY_CHARS = 5
-# up to this many titles in the length window a plain scan is faster than the pair index
-# (measured: 0.11 against 0.22 ms per query at 9k titles; bench/stage_redesigns.py)
-SCAN_BELOW = 20_000
 
 
 class TitleLexicon:
@@ -43,8 +40,7 @@ class TitleLexicon:
         # (the edit distance is at least the length difference), so only that slice is
         # scanned
         self._keys = sorted(titles, key=lambda k: (len(k), k))
-        self._lengths = np.array([len(k) for k in self._keys], dtype=np.int64)
-        self._bigrams = BigramIndex.build(self._keys, self._lengths)
+        self._lengths = np.array([len(k) for k in self._keys])
         # per item position: its normalized title variants, each with its words
         self._item_keys = [[(t, t.split()) for t in keys] for keys in item_keys or []]
 
@@ -76,9 +72,11 @@ class TitleLexicon:
             bonus[item] = EXACT_BONUS
         if len(key) < MIN_FUZZY_CHARS:
             return bonus
+        lo = int(np.searchsorted(self._lengths, math.ceil(FUZZY_CUTOFF * len(key)), "left"))
+        hi = int(np.searchsorted(self._lengths, math.floor(len(key) / FUZZY_CUTOFF), "right"))
         for title, _, _ in process.extract(
             key,
-            self._typo_candidates(key),
+            self._keys[lo:hi],
             scorer=fuzz.ratio,
             score_cutoff=SHORTLIST_CUTOFF,
             limit=SHORTLIST_LIMIT,
@@ -93,21 +91,6 @@ class TitleLexicon:
             for item in self._titles[title]:
                 bonus[item] = max(bonus.get(item, 0.0), value)
         return bonus
-
-    def _typo_candidates(self, key: str) -> list[str]:
-        """Every key that can be within FUZZY_CUTOFF of ``key``, in key order: of a length
-        within the cutoff (the edit distance is at least the length difference), and holding
-        enough of the query's letter pairs: a Damerau-Levenshtein edit removes at most 3 of
-        them (a transposition), so a key within e edits shares at least pairs - 3e."""
-        lo = int(np.searchsorted(self._lengths, math.ceil(FUZZY_CUTOFF * len(key)), "left"))
-        hi = int(np.searchsorted(self._lengths, math.floor(len(key) / FUZZY_CUTOFF), "right"))
-        pairs = {key[i : i + 2] for i in range(len(key) - 1)}
-        # each key's own bound: its edit budget depends on the longer of the two
-        longer = np.maximum(self._lengths[lo:hi], len(key))
-        needed = len(pairs) - 3 * np.floor((1.0 - FUZZY_CUTOFF) * longer + 1e-9).astype(np.int64)
-        if hi - lo <= SCAN_BELOW or needed.max(initial=0) <= 0:
-            return self._keys[lo:hi]
-        return [self._keys[i] for i in self._bigrams.holding(pairs, needed, lo, hi).tolist()]
 
     def shape(self, query: str, items: np.ndarray) -> np.ndarray:
         """(len(items), 2): whether the query begins one of the item's titles (1.0; "harry
@@ -125,45 +108,3 @@ class TitleLexicon:
                 share = sum(map(words.__contains__, title_words)) / len(title_words)
                 out[row, 1] = max(out[row, 1], share)
         return out
-
-
-class BigramIndex:
-    """Which keys hold each letter pair: key ids (ascending) per distinct pair, built with
-    array operations (a million titles in seconds, ~4 bytes per pair occurrence)."""
-
-    def __init__(self, pairs: np.ndarray, ptr: np.ndarray, keys: np.ndarray) -> None:
-        self.pairs, self.ptr, self.keys = pairs, ptr, keys
-
-    @classmethod
-    def build(cls, keys: list[str], lengths: np.ndarray) -> BigramIndex:
-        chars = np.frombuffer("".join(keys).encode("utf-32-le"), dtype=np.uint32)
-        chars = chars.astype(np.int64)
-        ends = np.cumsum(lengths)
-        first = np.ones(len(chars), dtype=bool)  # a pair starts at every char but a key's last
-        first[ends[lengths > 0] - 1] = False
-        at = np.flatnonzero(first)
-        codes = (chars[at] << 21) | chars[np.minimum(at + 1, len(chars) - 1)]
-        key_of = np.repeat(np.arange(len(keys), dtype=np.int64), lengths)[at]
-        pairs, code_id = np.unique(codes, return_inverse=True)
-        both = np.unique((code_id.astype(np.int64) << 32) | key_of)  # by pair, then key
-        ptr = np.searchsorted(both >> 32, np.arange(len(pairs) + 1))
-        return cls(pairs, ptr.astype(np.int64), (both & 0xFFFFFFFF).astype(np.int32))
-
-    def holding(self, pairs: set[str], needed: int | np.ndarray, lo: int, hi: int) -> np.ndarray:
-        """Key ids in [lo, hi), ascending, holding at least ``needed`` of ``pairs`` (one
-        number for all, or one per key of the range)."""
-        if hi <= lo or not len(self.pairs):
-            return np.zeros(0, dtype=np.int64)
-        codes = np.array([(ord(p[0]) << 21) | ord(p[1]) for p in pairs], dtype=np.int64)
-        at = np.searchsorted(self.pairs, codes)
-        found = at[
-            (at < len(self.pairs)) & (self.pairs[np.minimum(at, len(self.pairs) - 1)] == codes)
-        ]
-        if len(found) < np.min(needed):
-            return np.zeros(0, dtype=np.int64)
-        slices = [np.zeros(0, dtype=self.keys.dtype)]
-        for pair in found.tolist():
-            ids = self.keys[self.ptr[pair] : self.ptr[pair + 1]]
-            slices.append(ids[np.searchsorted(ids, lo) : np.searchsorted(ids, hi)])
-        counts = np.bincount(np.concatenate(slices) - lo, minlength=hi - lo)
-        return np.flatnonzero(counts >= needed) + lo
