@@ -98,15 +98,15 @@ class Settings(BaseSettings):
     admin_api_key: SecretStr | None = None
 
     @field_validator(
-        "api_keys_file", "admin_api_key", "experiments_path", "request_log", mode="before"
+        "api_keys_file",
+        "admin_api_key",
+        "experiments_path",
+        "request_log",
+        "artifacts_url",
+        mode="before",
     )
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
-        return None if value == "" else value
-
-    @field_validator("artifacts_url", mode="before")
-    @classmethod
-    def _empty_artifacts_url_is_none(cls, value: object) -> object:
         return None if value == "" else value
 
     @field_validator("events_url", mode="before")

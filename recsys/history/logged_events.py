@@ -34,6 +34,7 @@ import polars as pl
 
 from recsys.catalog.ingest.report import SourceReport
 from recsys.core.errors import InputDataError
+from recsys.events.postgres import redacted
 from recsys.events.schema import EVENT_TYPES
 from recsys.events.store import (
     EVENTS_DB_ENV,
@@ -154,7 +155,7 @@ def read_events_db(path: Path | str) -> pl.DataFrame:
 def read_store(path: Path | str) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(events, exposures) of the store at ``path``; errors as ``read_events_db``."""
     target = check_events_db(path)
-    where = _redacted(str(target))
+    where = redacted(str(target))
     try:
         store = open_event_store(target, create=False)
     except EventStoreError as exc:
@@ -165,12 +166,6 @@ def read_store(path: Path | str) -> tuple[pl.DataFrame, pl.DataFrame]:
         raise InputDataError(where, f"cannot read the event store: {exc}") from exc
     finally:
         store.close()
-
-
-def _redacted(target: str) -> str:
-    from recsys.events.postgres import redacted
-
-    return redacted(target) if is_database_url(target) else target
 
 
 def events_digest(events: pl.DataFrame) -> str:
@@ -187,7 +182,7 @@ def load_logged_interactions(
     """Read the store at ``path`` and convert it; ``known_users`` (the MovieLens users) lets
     the summary say how many users the live traffic adds."""
     events, exposures = read_store(path)
-    where = _redacted(str(path))  # a URL's password never reaches the manifest
+    where = redacted(str(path))  # a URL's password never reaches the manifest
     frame, report = interactions_from_events(events, catalog, where)
     searches = shown_results(exposures, events, catalog["item_id"])
     known = set(known_users)

@@ -81,9 +81,10 @@ def recommendation_lists(
     runner = runner or LocalRunner()
     users = split.evaluated_users()
     models.popularity.prefetch(split.cutoffs[users], config.candidates.trending_min_count)
-    shards = [users[a:b] for a, b in split_users(len(users), runner.workers * 4)]
     if runner.workers == 1:
-        shards = [users]
+        shards = [users]  # one pass, one progress report
+    else:
+        shards = [users[a:b] for a, b in split_users(len(users), runner.workers * 4)]
     shared = {"split": split, "models": models, "config": config, "keep_empty": keep_empty}
     parts = runner.map_shards(_lists_of_users, shards, shared)
     return parts[0] if len(parts) == 1 else concat_lists(parts)

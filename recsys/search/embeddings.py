@@ -148,11 +148,10 @@ def _encode_in_chunks(
     """Encode in chunks so a long build logs its progress (and rate) as it goes; or hand the
     texts, in the same order and chunks, to ``encode`` (another engine's encoders)."""
     order = encoding_order(texts)
+    out = np.zeros((len(texts), encoder.dim), dtype=np.float32)
     if encode is not None:
-        out = np.zeros((len(texts), encoder.dim), dtype=np.float32)
         out[order] = encode([texts[i] for i in order], batch_size, chunk)
         return out
-    out = np.zeros((len(texts), encoder.dim), dtype=np.float32)
     start = time.perf_counter()
     for offset in range(0, len(order), chunk):
         rows = order[offset : offset + chunk]

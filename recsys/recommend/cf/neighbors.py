@@ -90,6 +90,7 @@ def _covisitation_rows(
     block: tuple[int, int],
     users: np.ndarray,
     items: np.ndarray,
+    count: np.ndarray,
     n_items: int,
     window: int,
     top_k: int,
@@ -98,7 +99,6 @@ def _covisitation_rows(
     """Rows [start, stop) of the co-visitation matrix, summed and cut to top_k; entries in
     the order of the all-at-once sum (distance, direction, position), so sums are equal."""
     start, stop = block
-    count = np.bincount(items, minlength=n_items).astype(np.float64)
     rows: list[np.ndarray] = []
     cols: list[np.ndarray] = []
     vals: list[np.ndarray] = []
@@ -141,7 +141,9 @@ def fit_covisitation(
     if runner.workers > 1:  # at least one block per worker
         step = min(step, max(1, -(-n_items // runner.workers)))
     blocks = [(start, min(start + step, n_items)) for start in range(0, n_items, step)]
-    shared = {"users": users, "items": items, "n_items": n_items, "window": window}
+    count = np.bincount(items, minlength=n_items).astype(np.float64)  # once, for every block
+    shared = {"users": users, "items": items, "count": count, "n_items": n_items}
+    shared["window"] = window
     shared |= {"top_k": top_k, "popularity_alpha": popularity_alpha}
     parts = runner.map_shards(_covisitation_rows, blocks, shared)
     matrix = sp.csr_matrix(sp.vstack(parts, format="csr"), dtype=np.float32)
