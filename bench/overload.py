@@ -1,6 +1,6 @@
 """Overload: what the service answers when offered twice what it can serve.
 
-    python -m bench.overload --artifacts artifacts [--seconds 60] [--out FILE]
+    python -m bench.overload --artifacts artifacts [--seconds 60] [--client lean|httpx]
 
 1. Saturation: 1..``--clients`` closed-loop clients search for 10 s each; the best answered
    rate is the saturation throughput S.
@@ -11,9 +11,16 @@
    of the admitted requests, and failures (timeouts, connection errors).
 3. Drain: once the generator stops, how long until the server reports nothing in flight
    (``recsys_requests_in_flight``), i.e. until it stops computing for clients that left.
+4. Bracketing: the best closed loop of step 1 again for ``--bracket-seconds`` just before
+   step 2 and just after step 3. The overload's throughput is also reported against their
+   mean: a maximum over short runs is biased upwards by the machine's noise, and the
+   bracket cancels a drift of the machine's speed over the minutes of the run.
 
-``recsys serve`` runs in a subprocess with its default settings (1 thread, 8 read requests
-in flight, 5 s deadline), the production entry point.
+The load generator shares the machine with the server, so it is the lean client of
+``bench.http_load`` by default (``--client httpx`` for the earlier one); the cores it and the
+whole machine used are reported per phase. ``recsys serve`` runs in a subprocess with its
+default settings (1 thread, cores + 1 read requests in flight, 5 s deadline), the production
+entry point.
 """
 
 from __future__ import annotations
@@ -25,8 +32,11 @@ import os
 import re
 import tempfile
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -39,24 +49,63 @@ from bench.common import (
     run_header,
     write_json,
 )
+from bench.http_load import CONNECTION_ERROR, TIMEOUT, LoadClient
 from bench.search_latency import free_port
 
+SHED = (429, 503, 504)
 IN_FLIGHT = re.compile(r'^recsys_requests_in_flight\{route_class="read"\} (\S+)$', re.M)
 
 
-async def closed_loop(base: str, queries: list[str], clients: int, seconds: float) -> float:
+Get = Callable[[str], Awaitable[tuple[int, float]]]
+
+
+@asynccontextmanager
+async def search_client(base: str, kind: str, timeout_s: float) -> AsyncIterator[Get]:
+    """``get(query) -> (status, ms)`` for GET /v1/search (status -1: timeout, -2: connection
+    error), over the lean client (``bench.http_load``) or httpx."""
+    if kind == "lean":
+        url = urlsplit(base)
+        lean = LoadClient(url.hostname or "127.0.0.1", url.port or 80, timeout_s)
+
+        async def lean_get(query: str) -> tuple[int, float]:
+            return await lean.get("/v1/search", {"q": query})
+
+        try:
+            yield lean_get
+        finally:
+            await lean.aclose()
+        return
+    limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200)
+    async with httpx.AsyncClient(base_url=base, timeout=timeout_s, limits=limits) as client:
+
+        async def httpx_get(query: str) -> tuple[int, float]:
+            started = time.perf_counter()
+            try:
+                status = (await client.get("/v1/search", params={"q": query})).status_code
+            except httpx.TimeoutException:
+                status = TIMEOUT
+            except httpx.HTTPError:
+                status = CONNECTION_ERROR
+            return status, (time.perf_counter() - started) * 1000
+
+        yield httpx_get
+
+
+async def closed_loop(
+    base: str, queries: list[str], clients: int, seconds: float, kind: str = "lean"
+) -> float:
     """Answered requests per second with ``clients`` back-to-back clients."""
     done = 0
     deadline = time.monotonic() + seconds
-    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+    async with search_client(base, kind, 30.0) as get:
 
         async def worker(offset: int) -> None:
             nonlocal done
             n = offset
             while time.monotonic() < deadline:
-                r = await client.get("/v1/search", params={"q": queries[n % len(queries)]})
+                status, _ = await get(queries[n % len(queries)])
                 n += clients
-                done += r.status_code == 200
+                done += status == 200
 
         started = time.monotonic()
         await asyncio.gather(*(worker(i) for i in range(clients)))
@@ -64,21 +113,15 @@ async def closed_loop(base: str, queries: list[str], clients: int, seconds: floa
 
 
 async def open_loop(
-    base: str, queries: list[str], rate: float, seconds: float, timeout_s: float
+    base: str, queries: list[str], rate: float, seconds: float, timeout_s: float, kind: str = "lean"
 ) -> list[tuple[int, float]]:
-    """(status, ms) per request offered at ``rate``/s; status -1: timeout or connection error."""
+    """(status, ms) per request offered at ``rate``/s; status -1: timeout, -2: connection
+    error."""
     results: list[tuple[int, float]] = []
-    limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200)
-    async with httpx.AsyncClient(base_url=base, timeout=timeout_s, limits=limits) as client:
+    async with search_client(base, kind, timeout_s) as get:
 
         async def one(n: int) -> None:
-            started = time.perf_counter()
-            try:
-                r = await client.get("/v1/search", params={"q": queries[n % len(queries)]})
-                status = r.status_code
-            except httpx.HTTPError:
-                status = -1
-            results.append((status, (time.perf_counter() - started) * 1000))
+            results.append(await get(queries[n % len(queries)]))
 
         tasks = []
         start = time.monotonic()
@@ -91,6 +134,36 @@ async def open_loop(
             n += 1
         await asyncio.gather(*tasks)
     return results
+
+
+def cpu_jiffies() -> tuple[int, int] | None:
+    """(busy, total) jiffies of the whole machine from /proc/stat; None off Linux."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+class CpuMeter:
+    """Cores used by this process (the load generator) and by the whole machine over a span."""
+
+    def __enter__(self) -> CpuMeter:
+        self.started = time.monotonic()
+        self.process = time.process_time()
+        self.machine = cpu_jiffies()
+        self.cores = os.cpu_count() or 1
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        seconds = time.monotonic() - self.started
+        self.client = round((time.process_time() - self.process) / seconds, 3)
+        now = cpu_jiffies()
+        self.machine_busy: float | None = None
+        if self.machine is not None and now is not None and now[1] > self.machine[1]:
+            share = (now[0] - self.machine[0]) / (now[1] - self.machine[1])
+            self.machine_busy = round(share * self.cores, 3)
 
 
 def drain_seconds(base: str, limit_s: float = 120.0) -> dict[str, float | None]:
@@ -118,7 +191,7 @@ def drain_seconds(base: str, limit_s: float = 120.0) -> dict[str, float | None]:
 
 def report(results: list[tuple[int, float]], seconds: float, deadline_s: float) -> dict[str, Any]:
     ok = [ms for status, ms in results if status == 200]
-    shed = [ms for status, ms in results if status in (429, 503, 504)]
+    shed = [ms for status, ms in results if status in SHED]
     in_deadline = [ms for ms in ok if ms <= deadline_s * 1000]
     return {
         "offered": len(results),
@@ -129,8 +202,12 @@ def report(results: list[tuple[int, float]], seconds: float, deadline_s: float) 
         "shed_by_status": {
             str(code): sum(1 for status, _ in results if status == code) for code in (429, 503, 504)
         },
-        "failed": sum(1 for status, _ in results if status == -1),
-        "other": sum(1 for status, _ in results if status not in (-1, 200, 429, 503, 504)),
+        "failed": sum(1 for status, _ in results if status < 0),
+        "failed_by_reason": {
+            "timeout": sum(1 for status, _ in results if status == TIMEOUT),
+            "connection_error": sum(1 for status, _ in results if status == CONNECTION_ERROR),
+        },
+        "other": sum(1 for status, _ in results if status > 0 and status not in SHED + (200,)),
         "admitted_ms": {"p50": round(percentile(ok, 50), 1), "p99": round(percentile(ok, 99), 1)}
         if ok
         else None,
@@ -140,15 +217,64 @@ def report(results: list[tuple[int, float]], seconds: float, deadline_s: float) 
     }
 
 
+def measure(base: str, queries: list[str], args: argparse.Namespace) -> dict[str, Any]:
+    """Steps 1-4 of the module docstring against a running server."""
+    client = args.client
+    asyncio.run(closed_loop(base, queries, 2, 5.0, client))  # warm-up
+    closed, client_cpu, machine_cpu = {}, {}, {}
+
+    def closed_phase(name: str, clients: int, seconds: float) -> float:
+        with CpuMeter() as meter:
+            rate = asyncio.run(closed_loop(base, queries, clients, seconds, client))
+        client_cpu[name], machine_cpu[name] = meter.client, meter.machine_busy
+        return round(rate, 1)
+
+    for n in range(1, args.clients + 1):
+        closed[n] = closed_phase(f"closed_{n}", n, 10.0)
+    best = max(closed, key=lambda n: closed[n])
+    before = closed_phase("saturation_before", best, args.bracket_seconds)
+    with CpuMeter() as meter:
+        rate = args.factor * closed[best]
+        timeout_s = args.client_timeout_s
+        results = asyncio.run(open_loop(base, queries, rate, args.seconds, timeout_s, client))
+    client_cpu["overload"], machine_cpu["overload"] = meter.client, meter.machine_busy
+    drained = drain_seconds(base)
+    after = closed_phase("saturation_after", best, args.bracket_seconds)
+    return {
+        "closed_loop_rps_by_clients": closed,
+        "saturation_rps": closed[best],
+        "saturation_before_rps": before,
+        "saturation_after_rps": after,
+        # cores the load generator itself used (it shares the machine with the server)
+        "client_cores_used": client_cpu,
+        # cores busy on the whole machine (server + generator + anything else)
+        "machine_cores_busy": machine_cpu,
+        "after_clients_stop": drained,
+        "results": results,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--artifacts", type=Path, required=True)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument(
+        "--bracket-seconds",
+        type=float,
+        default=30.0,
+        help="the best closed loop again, this long, just before and just after the overload",
+    )
     parser.add_argument("--factor", type=float, default=2.0)
     parser.add_argument("--deadline-s", type=float, default=5.0)
     parser.add_argument("--client-timeout-s", type=float, default=10.0)
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "overload.json")
+    parser.add_argument(
+        "--client",
+        choices=("lean", "httpx"),
+        default="lean",
+        help="load generator: bench.http_load (light on the shared CPU) or httpx",
+    )
     parser.add_argument(
         "--checkout", type=Path, default=None, help="serve this checkout's code (a baseline)"
     )
@@ -165,34 +291,26 @@ def main(argv: list[str] | None = None) -> int:
         "RECSYS_QUERY_CACHE_SIZE": "0",  # every request pays for its encode
     }
     with recsys_server(env, port, cwd=args.checkout) as startup_s:
-        asyncio.run(closed_loop(base, queries, 2, 5.0))  # warm-up
-        closed, client_cpu = {}, {}
-        for n in range(1, args.clients + 1):
-            cpu = time.process_time()
-            closed[n] = round(asyncio.run(closed_loop(base, queries, n, 10.0)), 1)
-            client_cpu[f"closed_{n}"] = round((time.process_time() - cpu) / 10.0, 3)
-        saturation = max(closed.values())
-        rate = args.factor * saturation
-        cpu = time.process_time()
-        results = asyncio.run(open_loop(base, queries, rate, args.seconds, args.client_timeout_s))
-        client_cpu["overload"] = round((time.process_time() - cpu) / args.seconds, 3)
-        drained = drain_seconds(base)
-    summary = report(results, args.seconds, args.deadline_s)
+        measured = measure(base, queries, args)
+    summary = report(measured.pop("results"), args.seconds, args.deadline_s)
+    bracket = (measured["saturation_before_rps"] + measured["saturation_after_rps"]) / 2
+    answered = summary["answered_in_deadline_rps"]
     payload = {
         **header,
         "artifacts": str(args.artifacts),
         "startup_s": round(startup_s, 1),
-        "saturation_rps": round(saturation, 1),
-        "closed_loop_rps_by_clients": closed,
-        # cores the load generator itself used (it shares the machine with the server)
-        "client_cores_used": client_cpu,
+        "client": args.client,
         "factor": args.factor,
         "seconds": args.seconds,
+        "bracket_seconds": args.bracket_seconds,
         "deadline_s": args.deadline_s,
         "client_timeout_s": args.client_timeout_s,
+        **measured,
         "overload": summary,
-        "in_deadline_vs_saturation": round(summary["answered_in_deadline_rps"] / saturation, 3),
-        "after_clients_stop": drained,
+        # against the sweep's best short run (biased upwards by the machine's noise) ...
+        "in_deadline_vs_saturation": round(answered / measured["saturation_rps"], 3),
+        # ... and against the best closed loop measured just before and just after
+        "in_deadline_vs_bracketing_saturation": round(answered / bracket, 3),
         "checkout": str(args.checkout or "this one"),
     }
     print(json.dumps({k: v for k, v in payload.items() if k not in header}, indent=2))

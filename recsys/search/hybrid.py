@@ -231,9 +231,10 @@ class HybridSearcher:
         fused = _rrf(lists, opts.rrf_k)
         for item, score in _rrf([(opts.lexical_weight, list(bm25))], opts.rrf_k).items():
             fused[item] = fused.get(item, 0.0) + score
+        pool = np.fromiter(fused, dtype=np.int64, count=len(fused))
         titles = {
             item: bonus
-            for item, bonus in self.lexicon.match(query).items()
+            for item, bonus in self.lexicon.match(query, pool).items()
             if allowed is None or allowed[item]
         }
         for item, bonus in titles.items():

@@ -182,6 +182,8 @@ class LexicalIndex:
         shapes = {matrix.shape for matrix in fields.values()}
         if len(shapes) != 1 or next(iter(shapes))[0] != len(vocab) or len(doc_freq) != len(vocab):
             raise ArtifactError("lexical index: vocabulary and weights disagree")
+        for matrix in fields.values():
+            matrix.sort_indices()  # the per-item lookups (``_postings_of``) search postings
         self.vocab = vocab
         self.fields = fields
         self.doc_freq = doc_freq
@@ -354,26 +356,48 @@ class LexicalIndex:
         """Per item of ``items``, the ``EVIDENCE`` columns: BM25 of each field group (titles;
         people; descriptions, keywords and genres with their stems) under the default
         weights, and the share of the query's words the item matched in any field (exactly,
-        completed as a prefix, with a typo, or by stem)."""
+        completed as a prefix, with a typo, or by stem). Only the postings of ``items`` are
+        read (looked up in each term's sorted postings), never a catalog-wide array."""
         groups = self._groups(query)
         n_words = len(search_tokens(query))
         out = np.zeros((len(items), len(EVIDENCE)), dtype=np.float64)
         weights = self.params.weights
         plain = [group for _, group in groups]
+        order = np.argsort(items, kind="stable")
+        ranked = items[order]
         for column, names in enumerate((("title",), ("people",), ("text", "stems"))):
-            total = np.zeros(self.n_items, dtype=np.float32)
+            total = np.zeros(len(items), dtype=np.float32)
             for name in names:  # the field matrices as stored: nothing is built per query
-                total += weights[name] * self._score(self.fields[name], plain)
-            out[:, column] = total[items]
+                total += weights[name] * self._score_items(self.fields[name], plain, ranked)
+            out[order, column] = total
         if n_words:
-            matched = np.zeros((n_words, self.n_items), dtype=bool)
+            matched = np.zeros((n_words, len(items)), dtype=bool)
             for word, group in groups:
                 for term, _ in group:
                     for matrix in self.fields.values():
-                        lo, hi = matrix.indptr[term], matrix.indptr[term + 1]
-                        matched[word, matrix.indices[lo:hi]] = True
-            out[:, -1] = matched[:, items].sum(axis=0) / n_words
+                        matched[word] |= _postings_of(matrix, term, ranked)[0]
+            out[order, -1] = matched.sum(axis=0) / n_words
         return out
+
+    def _score_items(
+        self, matrix: sparse.csr_matrix, groups: list[list[tuple[int, float]]], ranked: np.ndarray
+    ) -> np.ndarray:
+        """``_score`` at the sorted item positions ``ranked`` only (the same float32
+        arithmetic, so the same values)."""
+        total = np.zeros(len(ranked), dtype=np.float32)
+        for group in groups:
+            best = np.zeros(len(ranked), dtype=np.float32)
+            for term, weight in group:
+                found, values = _postings_of(matrix, term, ranked)
+                if len(group) == 1:
+                    total[found] += weight * values
+                else:
+                    scored = np.zeros(len(ranked), dtype=np.float32)
+                    scored[found] = weight * values
+                    np.maximum(best, scored, out=best)
+            if len(group) > 1:
+                total += best
+        return total
 
     def search(
         self,
@@ -425,3 +449,17 @@ class LexicalIndex:
                 return cls(vocab, fields, data["doc_freq"], data["title_terms"], params)
         except (OSError, KeyError, ValueError) as exc:
             raise ArtifactError(f"cannot read the lexical index {path}: {exc}") from exc
+
+
+def _postings_of(
+    matrix: sparse.csr_matrix, term: int, ranked: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Whether each of the sorted item positions ``ranked`` is in ``term``'s postings (a
+    bool mask), and the stored weights of those found (in ``ranked`` order)."""
+    lo, hi = matrix.indptr[term], matrix.indptr[term + 1]
+    postings = matrix.indices[lo:hi]
+    if not len(postings):
+        return np.zeros(len(ranked), dtype=bool), np.zeros(0, dtype=np.float32)
+    at = np.minimum(np.searchsorted(postings, ranked), len(postings) - 1)
+    found = postings[at] == ranked
+    return found, matrix.data[lo:hi][at[found]]

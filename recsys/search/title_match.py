@@ -62,8 +62,14 @@ class TitleLexicon:
     def __len__(self) -> int:
         return len(self._keys)
 
-    def match(self, query: str) -> dict[int, float]:
-        """item position -> bonus: EXACT_BONUS for an exact title, less for close spellings."""
+    def match(self, query: str, pool: np.ndarray | None = None) -> dict[int, float]:
+        """item position -> bonus: EXACT_BONUS for an exact title, less for close spellings.
+
+        ``pool`` (item positions): close spellings are looked for among those items' titles
+        only - the items retrieval already found, whose lexical side corrects each word
+        within 1-2 edits - instead of among every title: at a million items the whole-title
+        scan alone took ~28 ms a query. None (or a lexicon built without its items' keys)
+        scans every title."""
         key = normalize_title(query)
         if not key:
             return {}
@@ -72,14 +78,23 @@ class TitleLexicon:
             bonus[item] = EXACT_BONUS
         if len(key) < MIN_FUZZY_CHARS:
             return bonus
-        lo = int(np.searchsorted(self._lengths, math.ceil(FUZZY_CUTOFF * len(key)), "left"))
-        hi = int(np.searchsorted(self._lengths, math.floor(len(key) / FUZZY_CUTOFF), "right"))
+        shortest, longest = math.ceil(FUZZY_CUTOFF * len(key)), math.floor(len(key) / FUZZY_CUTOFF)
+        if pool is None or not self._item_keys:
+            lo = int(np.searchsorted(self._lengths, shortest, "left"))
+            hi = int(np.searchsorted(self._lengths, longest, "right"))
+            keys = self._keys[lo:hi]
+        else:
+            keys = sorted(
+                {
+                    title
+                    for item in pool.tolist()
+                    for title, _ in self._item_keys[item]
+                    if shortest <= len(title) <= longest
+                },
+                key=lambda k: (len(k), k),
+            )
         for title, _, _ in process.extract(
-            key,
-            self._keys[lo:hi],
-            scorer=fuzz.ratio,
-            score_cutoff=SHORTLIST_CUTOFF,
-            limit=SHORTLIST_LIMIT,
+            key, keys, scorer=fuzz.ratio, score_cutoff=SHORTLIST_CUTOFF, limit=SHORTLIST_LIMIT
         ):
             if title == key:
                 continue

@@ -40,6 +40,9 @@ def as_queries(queries: np.ndarray, dim: int) -> np.ndarray:
     return queries
 
 
+EXACT_BLOCK_ENTRIES = 1 << 24  # similarities computed at once by ExactIndex.search
+
+
 class ExactIndex:
     """Brute-force inner product in numpy: the reference every other index is tested against."""
 
@@ -60,13 +63,18 @@ class ExactIndex:
         ids = np.full((queries.shape[0], k), -1, dtype=np.int64)
         if n == 0 or k <= 0:
             return scores, ids
-        sims = queries @ self._vectors.T
         take = min(k, n)
-        top = np.argpartition(-sims, take - 1, axis=1)[:, :take]
-        top_scores = np.take_along_axis(sims, top, axis=1)
-        order = np.argsort(-top_scores, axis=1, kind="stable")
-        ids[:, :take] = np.take_along_axis(top, order, axis=1)
-        scores[:, :take] = np.take_along_axis(top_scores, order, axis=1)
+        # queries a block at a time: one (block x n) similarity matrix and its top-k, never
+        # (queries x n) at once (500 queries over 1M vectors: 2 GB of similarities and 4 GB
+        # of argpartition indices)
+        block = max(1, EXACT_BLOCK_ENTRIES // n)
+        for start in range(0, queries.shape[0], block):
+            sims = queries[start : start + block] @ self._vectors.T
+            top = np.argpartition(-sims, take - 1, axis=1)[:, :take]
+            top_scores = np.take_along_axis(sims, top, axis=1)
+            order = np.argsort(-top_scores, axis=1, kind="stable")
+            ids[start : start + block, :take] = np.take_along_axis(top, order, axis=1)
+            scores[start : start + block, :take] = np.take_along_axis(top_scores, order, axis=1)
         return scores, ids
 
     def save(self, path: Path) -> None:

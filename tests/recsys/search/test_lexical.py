@@ -142,6 +142,17 @@ def test_evidence_per_field_and_word_coverage(index: LexicalIndex) -> None:
     assert 0 < evidence[part_two, 3] <= 1.0
 
 
+@pytest.mark.parametrize("query", ["al pacino godfather", "godfathr", "spir", "the", "zzz"])
+def test_evidence_of_some_items_equals_their_rows_of_all(index: LexicalIndex, query: str) -> None:
+    """Evidence reads only the given items' postings: any subset, in any order and with
+    repeats, gets exactly (bitwise) its rows of the evidence over every item."""
+    everything = index.evidence(query, np.arange(index.n_items))
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        items = rng.integers(0, index.n_items, int(rng.integers(1, 2 * index.n_items)))
+        assert np.array_equal(index.evidence(query, items), everything[items])
+
+
 def test_known_share_counts_vocabulary_words(index: LexicalIndex) -> None:
     assert index.known_share(["godfather", "xqzvbnm"]) == 0.5
     assert index.known_share([]) == 0.0

@@ -37,13 +37,16 @@ def with_typo(text: str, rng: np.random.Generator) -> str:
     return text[:i] + text[i + 1] + text[i] + text[i + 2 :]  # transposition
 
 
-def brute_force(lexicon: TitleLexicon, query: str) -> dict[int, float]:
-    """The bonus of every key: exact, or within the cutoff (and the shortlist's ratio)."""
+def brute_force(
+    lexicon: TitleLexicon, query: str, keys: list[str] | None = None
+) -> dict[int, float]:
+    """The bonus of every key (of ``keys``, default all): exact, or within the cutoff (and the
+    shortlist's ratio)."""
     key = tm.normalize_title(query)
     bonus = {item: tm.EXACT_BONUS for item in lexicon._titles.get(key, [])}
     if len(key) < tm.MIN_FUZZY_CHARS:
         return bonus
-    for title in lexicon._keys:
+    for title in lexicon._keys if keys is None else keys:
         similarity = DamerauLevenshtein.normalized_similarity(key, title)
         if title == key or similarity < tm.FUZZY_CUTOFF:
             continue
@@ -80,3 +83,28 @@ def test_equal_to_scanning_every_key(seed: int) -> None:
         assert all(abs(got[k] - want[k]) < 1e-12 for k in got)
         matched += bool(got)
     assert matched > 100  # the comparison is not vacuous
+
+
+def test_a_pool_limits_close_spellings_to_its_items_titles() -> None:
+    """With a pool, typo matches come from the pool's titles only (exact titles from all):
+    equal to the brute force over those titles."""
+    titles = random_titles(1_500, 2)
+    item_keys = [sorted({t, tm.strip_leading_article(t)}) for t in titles]
+    keys: dict[str, list[int]] = {}
+    for i, variants in enumerate(item_keys):
+        for key in variants:
+            keys.setdefault(key, []).append(i)
+    lexicon = TitleLexicon(keys, item_keys)
+    rng = np.random.default_rng(2)
+    matched = 0
+    for target in rng.integers(0, len(titles), 100).tolist():
+        query = with_typo(titles[target], rng)
+        pool = np.unique(np.append(rng.integers(0, len(titles), 40), target))
+        got = lexicon.match(query, pool)
+        want = brute_force(lexicon, query, [k for i in pool.tolist() for k in item_keys[i]])
+        assert got.keys() == want.keys(), query
+        assert all(abs(got[k] - want[k]) < 1e-12 for k in got)
+        matched += target in got
+        exact = titles[int(rng.integers(0, len(titles)))]
+        assert lexicon.match(exact, pool[:1])[titles.index(exact)] == tm.EXACT_BONUS
+    assert matched > 50  # the target, in the pool, is found despite its typo
