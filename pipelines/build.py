@@ -35,6 +35,7 @@ from recsys.catalog.items import ItemTable
 from recsys.catalog.schema import validate_catalog
 from recsys.core.artifacts import Manifest, code_version, publish, sha256_file
 from recsys.core.errors import InputDataError
+from recsys.core.memory import release_memory
 from recsys.core.runner import LocalRunner, Runner
 from recsys.history.interactions import read_movielens_interactions
 from recsys.history.logged_events import (
@@ -101,6 +102,7 @@ class Timings(dict[str, float]):
         yield
         self[f"{name}_s"] = time.perf_counter() - start
         self.peak_rss_mb[name] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+        release_memory()  # what the stage freed goes back before the next one allocates
 
 
 @dataclass

@@ -142,6 +142,8 @@ class Engine:
         engine = cls(
             searcher, manifest.version, manifest.to_dict(), recommender, personal, anonymous
         )
+        if recommender is not None:
+            recommender.warm_up()
         # The loaded engine is millions of long-lived objects (catalog rows, suggestion keys,
         # title variants): without this, every full garbage collection walks them all, a
         # ~0.4 s pause in the middle of some request. Unfreezing first lets a previously

@@ -134,6 +134,16 @@ def concat_lists(parts: list[TrainingLists]) -> TrainingLists:
     )
 
 
+def _row_blocks(lists: TrainingLists, chosen: np.ndarray) -> list[np.ndarray]:
+    """The feature rows of the ``chosen`` lists as views of ``lists.features``, one per run of
+    consecutive chosen lists (LightGBM reads a list of arrays as their rows in order): no
+    copy of the training rows (1.8 GB at 20,000 users of the 1M-item set)."""
+    starts = np.concatenate([[0], np.cumsum(lists.groups)])
+    edges = np.flatnonzero(np.diff(np.concatenate([[False], chosen, [False]]).astype(np.int8)))
+    runs = zip(edges[::2], edges[1::2], strict=True)
+    return [lists.features[starts[a] : starts[b]] for a, b in runs]
+
+
 def train_on_lists(
     lists: TrainingLists, params: LightGBMParams, valid_share: float
 ) -> tuple[LightGBMRanker, dict[str, Any]]:
@@ -150,7 +160,7 @@ def train_on_lists(
     start = time.perf_counter()
     weights = lists.row_weights()
     ranker = LightGBMRanker.train(
-        lists.features[train_rows],
+        _row_blocks(lists, ~valid),
         lists.labels[train_rows],
         lists.groups[~valid],
         lists.feature_names,

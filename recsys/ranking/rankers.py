@@ -158,7 +158,7 @@ class LightGBMRanker:
     @classmethod
     def train(
         cls,
-        features: np.ndarray,
+        features: np.ndarray | list[np.ndarray],
         labels: np.ndarray,
         groups: np.ndarray,
         feature_names: Sequence[str],
@@ -167,7 +167,8 @@ class LightGBMRanker:
         weights: np.ndarray | None = None,
     ) -> LightGBMRanker:
         """``groups`` holds the length of each consecutive list (one per user or query);
-        ``weights`` (one per row) scale each row's gradients (inverse propensities)."""
+        ``weights`` (one per row) scale each row's gradients (inverse propensities).
+        ``features`` may come as a list of row blocks (their rows in order), not copied."""
         import lightgbm as lgb
 
         params = params or LightGBMParams()

@@ -27,6 +27,7 @@ import polars as pl
 
 from recsys.catalog.items import ItemTable
 from recsys.core.errors import ArtifactError
+from recsys.core.memory import release_memory
 from recsys.core.runner import Runner
 from recsys.history.interactions import InteractionLog
 from recsys.history.item_stats import ItemStats
@@ -133,6 +134,7 @@ def fit_personalization(
         ranker, report, _ = train_recommendation_ranker(
             log_all, stats, side, item_index, config, runner
         )
+        release_memory()
     models = fit_candidate_models(log_all, stats, side, item_index, config.cf, runner)
     info = {
         "as_of": log_all.end_time(),

@@ -137,6 +137,7 @@ def train_recommendation_ranker(
     start = time.perf_counter()
     lists = recommendation_lists(split, models, config, runner=runner)
     lists_s = time.perf_counter() - start
+    del models, split  # the split's candidate models are done with: LightGBM needs the memory
     ranker, report = train_on_lists(lists, config.ranker, config.split.valid_share)
     report.update(fit_models_s=round(fit_s, 2), lists_s=round(lists_s, 2))
     log.info("recommendation ranker: %s", report)

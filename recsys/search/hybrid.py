@@ -154,9 +154,11 @@ class HybridSearcher:
         return cls(items, dense, lexical or LexicalIndex.build(items.frame), encoder, options)
 
     def warm_up(self) -> None:
-        """Build what is built lazily (language models, the lexical matrices of both field
-        weightings) before the first request pays for it."""
+        """Build what is built lazily (language models, the items of each catalog language,
+        the lexical matrices of both field weightings) before the first request pays for it."""
         self.languages.detect("une phrase pour charger les modèles de langue")
+        for lang in self.languages.languages:  # each ~150 ms at a million items
+            self.items.language_mask(lang)
         self.lexical.matrix(None)
         for options in self._modes.values():
             self.lexical.matrix(dict(options.descriptive_field_weights))

@@ -29,6 +29,11 @@ FUZZY_CUTOFF = 0.8  # normalized Damerau-Levenshtein similarity
 FUZZY_MIN_BONUS = 0.3
 FUZZY_MAX_BONUS = 0.9
 MIN_FUZZY_CHARS = 5
+# up to this many title keys every query scans them all for close spellings (~2 ms at the
+# demo's 40k); above it only the titles of the retrieved pool are (a whole scan of the 1M
+# synthetic catalog's 963k keys took 86 ms a query) - as the vector index is exact below a
+# size and approximate above it
+FULL_SCAN_MAX_KEYS = 200_000
 
 
 class TitleLexicon:
@@ -65,11 +70,10 @@ class TitleLexicon:
     def match(self, query: str, pool: np.ndarray | None = None) -> dict[int, float]:
         """item position -> bonus: EXACT_BONUS for an exact title, less for close spellings.
 
-        ``pool`` (item positions): close spellings are looked for among those items' titles
-        only - the items retrieval already found, whose lexical side corrects each word
-        within 1-2 edits - instead of among every title: at a million items the whole-title
-        scan alone took ~28 ms a query. None (or a lexicon built without its items' keys)
-        scans every title."""
+        ``pool`` (item positions): above ``FULL_SCAN_MAX_KEYS`` title keys, close spellings
+        are looked for among those items' titles only - the items retrieval already found,
+        whose lexical side corrects each word within 1-2 edits. None, a lexicon of at most
+        that many keys, or one built without its items' keys scans every title."""
         key = normalize_title(query)
         if not key:
             return {}
@@ -79,7 +83,7 @@ class TitleLexicon:
         if len(key) < MIN_FUZZY_CHARS:
             return bonus
         shortest, longest = math.ceil(FUZZY_CUTOFF * len(key)), math.floor(len(key) / FUZZY_CUTOFF)
-        if pool is None or not self._item_keys:
+        if pool is None or len(self._keys) <= FULL_SCAN_MAX_KEYS or not self._item_keys:
             lo = int(np.searchsorted(self._lengths, shortest, "left"))
             hi = int(np.searchsorted(self._lengths, longest, "right"))
             keys = self._keys[lo:hi]

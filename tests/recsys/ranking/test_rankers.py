@@ -223,3 +223,36 @@ def test_baseline_rankers_by_name() -> None:
         "popularity": "popularity",
         "ease": "ease",
     }
+
+
+def test_lightgbm_trained_on_row_blocks_equals_trained_on_one_array() -> None:
+    """Row blocks (views, as ``train_on_lists`` passes the training lists) give the very
+    model one array gives."""
+    features, labels, groups = synthetic_lists(3, n_lists=30, per_list=15)
+    whole = LightGBMRanker.train(features, labels, groups, NAMES, PARAMS)
+    blocks = [features[:100], features[100:101], features[101:]]
+    blocked = LightGBMRanker.train(blocks, labels, groups, NAMES, PARAMS)
+    assert blocked.booster.model_to_string() == whole.booster.model_to_string()
+
+
+def test_row_blocks_are_the_chosen_lists_rows_as_views() -> None:
+    from recsys.ranking.lists import TrainingLists, _row_blocks
+
+    groups = np.array([3, 2, 4, 1, 5])
+    rows = int(groups.sum())
+    lists = TrainingLists(
+        np.arange(rows * 2, dtype=np.float64).reshape(rows, 2),
+        np.zeros(rows),
+        groups,
+        np.zeros(rows, np.int64),
+        np.zeros(rows, np.int64),
+        np.zeros(rows, np.int64),
+        ("a", "b"),
+    )
+    for mask in ([1, 0, 1, 1, 0], [0, 0, 0, 0, 0], [1, 1, 1, 1, 1], [0, 1, 0, 1, 0]):
+        chosen = np.array(mask, dtype=bool)
+        blocks = _row_blocks(lists, chosen)
+        got = np.concatenate(blocks) if blocks else np.zeros((0, 2))
+        want = lists.features[lists.rows_of_lists(np.flatnonzero(chosen))]
+        assert np.array_equal(got, want)
+        assert all(np.shares_memory(block, lists.features) for block in blocks)

@@ -85,9 +85,12 @@ def test_equal_to_scanning_every_key(seed: int) -> None:
     assert matched > 100  # the comparison is not vacuous
 
 
-def test_a_pool_limits_close_spellings_to_its_items_titles() -> None:
-    """With a pool, typo matches come from the pool's titles only (exact titles from all):
-    equal to the brute force over those titles."""
+def test_a_pool_limits_close_spellings_to_its_items_titles(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Above the full-scan size, with a pool, typo matches come from the pool's titles only
+    (exact titles from all): equal to the brute force over those titles. At or below it,
+    every title is scanned whatever the pool."""
     titles = random_titles(1_500, 2)
     item_keys = [sorted({t, tm.strip_leading_article(t)}) for t in titles]
     keys: dict[str, list[int]] = {}
@@ -96,6 +99,9 @@ def test_a_pool_limits_close_spellings_to_its_items_titles() -> None:
             keys.setdefault(key, []).append(i)
     lexicon = TitleLexicon(keys, item_keys)
     rng = np.random.default_rng(2)
+    query = with_typo(titles[7], rng)
+    assert lexicon.match(query, np.array([0])) == lexicon.match(query)  # small: full scan
+    monkeypatch.setattr(tm, "FULL_SCAN_MAX_KEYS", 100)
     matched = 0
     for target in rng.integers(0, len(titles), 100).tolist():
         query = with_typo(titles[target], rng)

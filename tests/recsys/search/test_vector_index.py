@@ -180,3 +180,19 @@ def test_device_is_selectable_and_a_missing_gpu_is_a_clear_error() -> None:
             build_index(x, IndexParams(kind="flat", device="gpu"))
     with pytest.raises(RecsysError, match="auto, cpu or gpu"):
         build_index(x, IndexParams(kind="flat", device="tpu"))
+
+
+@pytest.mark.parametrize("entries", [1, 3_000, 50_000])
+def test_exact_search_in_query_blocks_equals_one_block(
+    corpus: np.ndarray, entries: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Exact search takes a block of queries at a time (bounded memory at a million
+    vectors): any block size gives the same ids and scores as all queries at once."""
+    import recsys.search.vector_index as vi
+
+    queries = corpus[::7][:60]
+    whole = ExactIndex(corpus).search(queries, 10)
+    monkeypatch.setattr(vi, "EXACT_BLOCK_ENTRIES", entries)
+    blocked = ExactIndex(corpus).search(queries, 10)
+    np.testing.assert_array_equal(blocked[1], whole[1])
+    np.testing.assert_allclose(blocked[0], whole[0], rtol=1e-6, atol=1e-6)
