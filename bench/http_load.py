@@ -17,10 +17,6 @@ TIMEOUT = -1
 CONNECTION_ERROR = -2
 
 
-class LoadClientError(Exception):
-    """The connection failed or closed before a whole response arrived."""
-
-
 class Connection:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
