@@ -83,7 +83,35 @@ def fit_item_knn(X: sp.csr_matrix, top_k: int = 100, shrink: float = 10.0) -> It
     return ItemNeighbors(matrix)
 
 
-COVIS_BLOCK_ENTRIES = 40_000_000  # (row, col, value) entries held at once (~1 GB)
+COVIS_BLOCK_ENTRIES = 16_000_000  # (row, col, value) entries held at once (~0.6 GB)
+
+
+def _pairs(users: np.ndarray, items: np.ndarray, d: int) -> tuple[np.ndarray, np.ndarray]:
+    """The (earlier, later) item pairs ``d`` steps apart within one user's sequence."""
+    a, b = items[:-d], items[d:]
+    ok = (users[:-d] == users[d:]) & (a != b)
+    return a[ok], b[ok]
+
+
+def _row_blocks(
+    users: np.ndarray, items: np.ndarray, n_items: int, window: int, budget: int, min_blocks: int
+) -> list[tuple[int, int]]:
+    """Consecutive item-row ranges holding about ``budget`` pair entries each (and at least
+    ``min_blocks`` ranges), counted, not averaged: popular items' rows hold far more entries
+    than the mean (a row over the budget gets a block of its own)."""
+    per_row = np.zeros(n_items, dtype=np.int64)
+    for d in range(1, window + 1):
+        a, b = _pairs(users, items, d)
+        per_row += np.bincount(a, minlength=n_items) + np.bincount(b, minlength=n_items)
+    budget = max(1, min(budget, -(-int(per_row.sum()) // min_blocks)))
+    bounds, held = [0], 0
+    for row, entries in enumerate(per_row.tolist()):  # greedy: close a block before it spills
+        if held and held + entries > budget:
+            bounds.append(row)
+            held = 0
+        held += entries
+    bounds.append(n_items)
+    return list(zip(bounds[:-1], bounds[1:], strict=True))
 
 
 def _covisitation_rows(
@@ -103,17 +131,17 @@ def _covisitation_rows(
     cols: list[np.ndarray] = []
     vals: list[np.ndarray] = []
     for d in range(1, window + 1):
-        a, b = items[:-d], items[d:]
-        ok = (users[:-d] == users[d:]) & (a != b)
-        a, b = a[ok], b[ok]
+        a, b = _pairs(users, items, d)
         for row, col in ((a, b), (b, a)):
             keep = (row >= start) & (row < stop)
             rows.append(row[keep] - start)
             cols.append(col[keep])
             vals.append(np.full(int(keep.sum()), 1.0 / d, dtype=np.float64))
     r, c, v = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
-    v = v / count[c] ** popularity_alpha
+    del rows, cols, vals
+    v /= count[c] ** popularity_alpha
     matrix = sp.csr_matrix((v, (r, c)), shape=(stop - start, n_items), dtype=np.float64)
+    del r, c, v
     matrix.sum_duplicates()
     return top_k_per_row(matrix, top_k)
 
@@ -130,17 +158,17 @@ def fit_covisitation(
     """Symmetric 1/distance co-visitation within `window` steps of each user's time-ordered
     sequence, divided by ``count_j ** popularity_alpha``, top_k per row. Computed a block of
     item rows at a time (on ``runner``'s workers when it has several), joined in row order."""
-    users = np.asarray(user_idx, dtype=np.int64)
-    items = np.asarray(item_idx, dtype=np.int64)
+    # int32 positions: a third of the time of int64 per pass over the log, half the memory
+    small = max(n_items, int(np.max(user_idx, initial=0)) + 1) < np.iinfo(np.int32).max
+    index_dtype = np.int32 if small else np.int64
+    users = np.asarray(user_idx, dtype=index_dtype)
+    items = np.asarray(item_idx, dtype=index_dtype)
     window = min(window, max(items.size - 1, 0))
     if window < 1:
         return ItemNeighbors(sp.csr_matrix((n_items, n_items), dtype=np.float32))
     # all pairs at once (20M consumptions x 10 distances x 2 directions) held ~18 GB
-    step = max(1, int(n_items * COVIS_BLOCK_ENTRIES // max(2 * items.size * window, 1)))
-    runner = runner or LocalRunner()
-    if runner.workers > 1:  # at least one block per worker
-        step = min(step, max(1, -(-n_items // runner.workers)))
-    blocks = [(start, min(start + step, n_items)) for start in range(0, n_items, step)]
+    runner = runner or LocalRunner()  # at least one block per worker
+    blocks = _row_blocks(users, items, n_items, window, COVIS_BLOCK_ENTRIES, runner.workers)
     count = np.bincount(items, minlength=n_items).astype(np.float64)  # once, for every block
     shared = {"users": users, "items": items, "count": count, "n_items": n_items}
     shared["window"] = window

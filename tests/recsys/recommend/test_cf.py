@@ -265,3 +265,24 @@ def test_covisitation_in_row_blocks_equals_all_at_once(monkeypatch: pytest.Monke
     blocked = neighbors.fit_covisitation(users, items, 700)
     assert whole.matrix.nnz > 10_000
     assert (whole.matrix != blocked.matrix).nnz == 0
+
+
+def test_covisitation_blocks_are_cut_by_counted_entries() -> None:
+    from recsys.recommend.cf.neighbors import _pairs, _row_blocks
+
+    rng = np.random.default_rng(1)
+    users = np.sort(rng.integers(0, 300, 20_000)).astype(np.int32)
+    items = rng.integers(0, 500, 20_000).astype(np.int32)
+    items[rng.random(20_000) < 0.3] = 7  # one very popular item: its row alone is huge
+    per_row = np.zeros(500, dtype=np.int64)
+    for d in range(1, 6):
+        a, b = _pairs(users, items, d)
+        per_row += np.bincount(a, minlength=500) + np.bincount(b, minlength=500)
+    blocks = _row_blocks(users, items, 500, 5, budget=5_000, min_blocks=1)
+    assert blocks[0][0] == 0 and blocks[-1][1] == 500
+    assert all(stop == start for (_, stop), (start, _) in zip(blocks, blocks[1:], strict=False))
+    sizes = [int(per_row[a:b].sum()) for a, b in blocks]
+    assert per_row[7] > 5_000 and (7, 8) in blocks  # over the budget: a block of its own
+    assert all(size <= 5_000 for (a, b), size in zip(blocks, sizes, strict=True) if b - a > 1)
+    assert sum(sizes) == per_row.sum()
+    assert len(_row_blocks(users, items, 500, 5, budget=10**9, min_blocks=4)) >= 4
