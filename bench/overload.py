@@ -15,6 +15,11 @@
    step 2 and just after step 3. The overload's throughput is also reported against their
    mean: a maximum over short runs is biased upwards by the machine's noise, and the
    bracket cancels a drift of the machine's speed over the minutes of the run.
+5. Paired rounds (``--rounds N``, off by default): N short pairs of the best closed loop and
+   the open loop at ``--factor`` x that pair's own closed-loop rate, ``--round-seconds`` each,
+   in alternating order (closed first, then overload first: a linear drift cancels). The
+   ratio answered-in-deadline / saturation per pair, then their mean with a bootstrap 95%
+   interval: the machine's drift moves both halves of a pair together.
 
 The load generator shares the machine with the server, so it is the lean client of
 ``bench.http_load`` by default (``--client httpx`` for the earlier one); the cores it and the
@@ -39,6 +44,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import numpy as np
 
 from bench.common import (
     DEFAULT_QUERIES,
@@ -217,6 +223,47 @@ def report(results: list[tuple[int, float]], seconds: float, deadline_s: float) 
     }
 
 
+def in_deadline(results: list[tuple[int, float]], deadline_s: float) -> int:
+    return sum(1 for status, ms in results if status == 200 and ms <= deadline_s * 1000)
+
+
+def paired_rounds(
+    base: str, queries: list[str], clients: int, args: argparse.Namespace
+) -> dict[str, Any]:
+    """Step 5 of the module docstring: per pair, saturation and the answered rate at
+    ``--factor`` x it; the mean ratio with a seeded bootstrap interval."""
+    seconds, rounds = args.round_seconds, list[dict[str, Any]]()
+    for i in range(args.rounds):
+        pair: dict[str, Any] = {"order": "closed first" if i % 2 == 0 else "overload first"}
+        for half in ("closed", "overload") if i % 2 == 0 else ("overload", "closed"):
+            if half == "closed":
+                rate = asyncio.run(closed_loop(base, queries, clients, seconds, args.client))
+                pair["saturation_rps"] = round(rate, 1)
+                continue
+            # overload first: offer factor x the previous pair's saturation (its own comes next)
+            offered = args.factor * (rounds[-1] if rounds else pair)["saturation_rps"]
+            results = asyncio.run(
+                open_loop(base, queries, offered, seconds, args.client_timeout_s, args.client)
+            )
+            pair["offered_rps"] = round(len(results) / seconds, 1)
+            pair["answered_in_deadline_rps"] = round(
+                in_deadline(results, args.deadline_s) / seconds, 1
+            )
+            pair["failed"] = sum(1 for status, _ in results if status < 0)
+            drain_seconds(base)  # the next half starts from an idle server
+        pair["ratio"] = round(pair["answered_in_deadline_rps"] / pair["saturation_rps"], 3)
+        rounds.append(pair)
+    ratios = np.array([pair["ratio"] for pair in rounds])
+    boot = np.random.default_rng(0).choice(ratios, (10_000, ratios.size)).mean(axis=1)
+    return {
+        "round_seconds": seconds,
+        "rounds": rounds,
+        "mean_ratio": round(float(ratios.mean()), 3),
+        "median_ratio": round(float(np.median(ratios)), 3),
+        "mean_ratio_95ci": [round(float(v), 3) for v in np.percentile(boot, [2.5, 97.5])],
+    }
+
+
 def measure(base: str, queries: list[str], args: argparse.Namespace) -> dict[str, Any]:
     """Steps 1-4 of the module docstring against a running server."""
     client = args.client
@@ -240,6 +287,7 @@ def measure(base: str, queries: list[str], args: argparse.Namespace) -> dict[str
     client_cpu["overload"], machine_cpu["overload"] = meter.client, meter.machine_busy
     drained = drain_seconds(base)
     after = closed_phase("saturation_after", best, args.bracket_seconds)
+    paired = paired_rounds(base, queries, best, args) if args.rounds else None
     return {
         "closed_loop_rps_by_clients": closed,
         "saturation_rps": closed[best],
@@ -250,6 +298,7 @@ def measure(base: str, queries: list[str], args: argparse.Namespace) -> dict[str
         # cores busy on the whole machine (server + generator + anything else)
         "machine_cores_busy": machine_cpu,
         "after_clients_stop": drained,
+        "paired": paired,
         "results": results,
     }
 
@@ -266,6 +315,10 @@ def main(argv: list[str] | None = None) -> int:
         help="the best closed loop again, this long, just before and just after the overload",
     )
     parser.add_argument("--factor", type=float, default=2.0)
+    parser.add_argument(
+        "--rounds", type=int, default=0, help="paired closed/overload rounds after the run"
+    )
+    parser.add_argument("--round-seconds", type=float, default=15.0)
     parser.add_argument("--deadline-s", type=float, default=5.0)
     parser.add_argument("--client-timeout-s", type=float, default=10.0)
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "overload.json")
