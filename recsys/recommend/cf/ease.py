@@ -90,7 +90,7 @@ def fit_ease(
         B = _gram_in_blocks(W)
         B /= (1.0 - np.diag(B))[None, :]
     else:
-        gram = np.asarray((Xa.T @ Xa).toarray(), dtype=np.float64)
+        gram = _sparse_gram(Xa)
         gram[np.diag_indices_from(gram)] += l2
         chol, info = scipy.linalg.lapack.dpotrf(gram, lower=False, overwrite_a=True)
         if info == 0:
@@ -117,6 +117,18 @@ def _symmetric_from_upper(P: np.ndarray, block: int = 2048) -> np.ndarray:
 
 
 GRAM_BLOCK = 4096
+
+
+def _sparse_gram(X: sp.csr_matrix, block: int = GRAM_BLOCK) -> np.ndarray:
+    """X^T X as a dense float64 matrix, filled a block of columns at a time: the sparse
+    product of a 15,000-item head is nearly dense, and held 3.5 GB beside the 1.8 GB result
+    at a million items. The values are co-occurrence counts, exact in any order."""
+    n = X.shape[1]
+    columns = X.tocsc()
+    out = np.empty((n, n), dtype=np.float64)
+    for start in range(0, n, block):
+        out[:, start : start + block] = (X.T @ columns[:, start : start + block]).toarray()
+    return out
 
 
 def _gram_in_blocks(W: np.ndarray) -> np.ndarray:

@@ -286,3 +286,16 @@ def test_covisitation_blocks_are_cut_by_counted_entries() -> None:
     assert all(size <= 5_000 for (a, b), size in zip(blocks, sizes, strict=True) if b - a > 1)
     assert sum(sizes) == per_row.sum()
     assert len(_row_blocks(users, items, 500, 5, budget=10**9, min_blocks=4)) >= 4
+
+
+def test_ease_gram_in_column_blocks_equals_the_sparse_product() -> None:
+    from recsys.recommend.cf.ease import _sparse_gram
+
+    rng = np.random.default_rng(3)
+    X = sp.random(300, 40, density=0.2, random_state=4, format="csr", dtype=np.float64)
+    X.data[:] = 1.0  # binary, as interaction_matrix makes it
+    expected = (X.T @ X).toarray()
+    for block in (1, 7, 40, 4096):
+        np.testing.assert_array_equal(_sparse_gram(X, block), expected)
+    X.data[:] = rng.random(X.nnz)  # weighted values: the same sums, to rounding
+    np.testing.assert_allclose(_sparse_gram(X, 7), (X.T @ X).toarray(), rtol=1e-12)
