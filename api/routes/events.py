@@ -209,7 +209,7 @@ def post_events(
     received = datetime.now(UTC)  # one time for the store and the online state
     events = [e if e.ts is not None else replace(e, ts=received) for e in events]
     try:
-        accepted, duplicates = store.append_events(events)
+        accepted, duplicates = store.append_events(events, received_at=received)
     except EventStoreError as exc:
         logger.error("event batch not stored: %s", exc)
         raise ApiError(

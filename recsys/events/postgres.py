@@ -112,10 +112,12 @@ class PostgresEventStore:
                 raise EventStoreError(f"{self._where}: {verb} failed: {exc}") from exc
         return list(rows)
 
-    def append_events(self, events: Sequence[Event]) -> tuple[int, int]:
+    def append_events(
+        self, events: Sequence[Event], received_at: datetime | None = None
+    ) -> tuple[int, int]:
         if not events:
             return 0, 0
-        now = _ms(datetime.now(UTC))
+        now = _ms(received_at or datetime.now(UTC))
         columns: list[list[Any]] = [
             [e.event_id for e in events],
             [e.type for e in events],

@@ -85,8 +85,12 @@ class EventStore(Protocol):
     """Where events and exposures go. Implementations are thread-safe and do not return from
     ``append_*`` before the data is durable."""
 
-    def append_events(self, events: Sequence[Event]) -> tuple[int, int]:
-        """Store a batch atomically; ``(accepted, duplicates)``."""
+    def append_events(
+        self, events: Sequence[Event], received_at: datetime | None = None
+    ) -> tuple[int, int]:
+        """Store a batch atomically, stamped ``received_at`` (default: now); ``(accepted,
+        duplicates)``. The API passes the time it stamped events without a ``ts`` with, so
+        that both are the same instant."""
         ...
 
     def append_exposures(self, exposures: Sequence[Exposure]) -> int:
@@ -180,10 +184,12 @@ class SqliteEventStore:
             except sqlite3.Error as exc:
                 raise EventStoreError(f"{self.path}: read failed: {exc}") from exc
 
-    def append_events(self, events: Sequence[Event]) -> tuple[int, int]:
+    def append_events(
+        self, events: Sequence[Event], received_at: datetime | None = None
+    ) -> tuple[int, int]:
         if not events:
             return 0, 0
-        now = format_ts(datetime.now(UTC))
+        now = format_ts(received_at or datetime.now(UTC))
         rows: list[tuple[object, ...]] = [
             (e.event_id, e.type, e.user_id, e.item_id, e.request_id, e.position,
              now if e.ts is None else format_ts(e.ts), e.value, now)

@@ -159,7 +159,7 @@ def test_works_while_the_engine_is_loading(
 
 def test_store_failure_is_a_retryable_503(events_client: TestClient) -> None:
     class Broken:
-        def append_events(self, events: Any) -> tuple[int, int]:
+        def append_events(self, events: Any, received_at: Any = None) -> tuple[int, int]:
             raise EventStoreError("disk I/O error")
 
     app: Any = events_client.app

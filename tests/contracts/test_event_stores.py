@@ -61,6 +61,13 @@ def test_duplicate_inside_a_batch_counts_once(store: EventStore) -> None:
     assert store.append_events(validate_events([event("e1"), event("e1")])) == (1, 1)
 
 
+def test_a_given_arrival_time_is_stored_as_is(store: EventStore) -> None:
+    # the API stamps ts-less events with the arrival time and passes the same instant here
+    arrived = datetime(2026, 11, 20, 12, 0, 0, 123_000, tzinfo=UTC)
+    store.append_events(validate_events([event("e1")]), received_at=arrived)
+    assert store.read_events().row(0, named=True)["received_at"] == arrived
+
+
 def test_read_filters_by_type_in_time_order(store: EventStore) -> None:
     store.append_events(
         validate_events(
