@@ -297,5 +297,6 @@ def test_ease_gram_in_column_blocks_equals_the_sparse_product() -> None:
     expected = (X.T @ X).toarray()
     for block in (1, 7, 40, 4096):
         np.testing.assert_array_equal(_sparse_gram(X, block), expected)
+    assert _sparse_gram(X).flags.f_contiguous  # potrf's overwrite_a works in place only then
     X.data[:] = rng.random(X.nnz)  # weighted values: the same sums, to rounding
     np.testing.assert_allclose(_sparse_gram(X, 7), (X.T @ X).toarray(), rtol=1e-12)
