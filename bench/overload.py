@@ -195,15 +195,18 @@ def drain_seconds(base: str, limit_s: float = 120.0) -> dict[str, float | None]:
     return out
 
 
+def in_deadline(results: list[tuple[int, float]], deadline_s: float) -> int:
+    return sum(1 for status, ms in results if status == 200 and ms <= deadline_s * 1000)
+
+
 def report(results: list[tuple[int, float]], seconds: float, deadline_s: float) -> dict[str, Any]:
     ok = [ms for status, ms in results if status == 200]
     shed = [ms for status, ms in results if status in SHED]
-    in_deadline = [ms for ms in ok if ms <= deadline_s * 1000]
     return {
         "offered": len(results),
         "offered_rps": round(len(results) / seconds, 1),
         "answered_200": len(ok),
-        "answered_in_deadline_rps": round(len(in_deadline) / seconds, 1),
+        "answered_in_deadline_rps": round(in_deadline(results, deadline_s) / seconds, 1),
         "shed": len(shed),
         "shed_by_status": {
             str(code): sum(1 for status, _ in results if status == code) for code in (429, 503, 504)
@@ -221,10 +224,6 @@ def report(results: list[tuple[int, float]], seconds: float, deadline_s: float) 
         if shed
         else None,
     }
-
-
-def in_deadline(results: list[tuple[int, float]], deadline_s: float) -> int:
-    return sum(1 for status, ms in results if status == 200 and ms <= deadline_s * 1000)
 
 
 def paired_rounds(

@@ -129,7 +129,7 @@ def _later_consumption(
     events, _ = read_movielens_interactions(future, catalog)
     later = InteractionLog.from_frame(
         events.filter(pl.col("ts") >= recommender.as_of),
-        {item_id: i for i, item_id in enumerate(items.ids)},
+        items.position_of,
     )
     known = recommender.log.user_index()
     states, relevant, new_users = [], [], 0

@@ -144,7 +144,7 @@ class Engine:
         )
         if recommender is not None:
             recommender.warm_up()
-        # The loaded engine is millions of long-lived objects (catalog rows, suggestion keys,
+        # The loaded engine is millions of long-lived objects (item ids, suggestion keys,
         # title variants): without this, every full garbage collection walks them all, a
         # ~0.4 s pause in the middle of some request. Unfreezing first lets a previously
         # loaded engine that is no longer referenced be collected.

@@ -1,12 +1,12 @@
 """The catalog as the engine reads it: positions, filter masks and display views.
 
 Built once at load time from the catalog frame; every request-time lookup is an array
-index or a dict lookup, never a frame scan.
+index, a dict lookup or one frame row read by position, never a frame scan.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -114,6 +114,12 @@ class ItemTable:
     def year_of(self, position: int) -> int | None:
         year = int(self.years[position])
         return None if year == NO_YEAR else year
+
+    @property
+    def position_of(self) -> Mapping[str, int]:
+        """item_id -> catalog position, the table's own map (a million entries: share it,
+        do not rebuild it)."""
+        return self._position
 
     def position(self, item_id: str) -> int:
         try:

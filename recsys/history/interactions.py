@@ -19,7 +19,7 @@ user then time, with ``history(user, as_of)`` returning only what happened stric
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -142,7 +142,7 @@ class InteractionLog:
     values: np.ndarray  # float32 (n,), NaN when the event has no rating
 
     @classmethod
-    def from_frame(cls, frame: pl.DataFrame, item_positions: dict[str, int]) -> InteractionLog:
+    def from_frame(cls, frame: pl.DataFrame, item_positions: Mapping[str, int]) -> InteractionLog:
         consumed = frame.filter(pl.col("type").is_in(CONSUME_TYPES)).filter(
             pl.col("item_id").is_in(list(item_positions))
         )

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -68,7 +68,7 @@ class OnlineHistories:
     def __init__(
         self,
         catalog: pl.DataFrame,
-        positions: dict[str, int],
+        positions: Mapping[str, int],
         max_users: int = 100_000,
         max_per_user: int = 500,
         loader: EventLoader | None = None,

@@ -124,8 +124,7 @@ def fit_personalization(
     """Fit everything on the whole log; train the ranker on its temporal split (its lists
     built on ``runner``)."""
     start = time.perf_counter()
-    positions = {item_id: i for i, item_id in enumerate(items.ids)}
-    log_all = InteractionLog.from_frame(interactions, positions)
+    log_all = InteractionLog.from_frame(interactions, items.position_of)
     stats = ItemStats.from_log(log_all, len(side))
     ranker, report = None, {"skipped": "fewer than 10 users with enough history"}
     evaluable = np.diff(log_all.ptr) >= config.split.holdout + config.split.min_history
@@ -202,8 +201,7 @@ def load_personalization(
             f"{directory} was built with a different feature list; rebuild with `recsys build`"
         )
     interactions = pl.read_parquet(directory / "interactions.parquet")
-    positions = {item_id: i for i, item_id in enumerate(items.ids)}
-    log_all = InteractionLog.from_frame(interactions, positions)
+    log_all = InteractionLog.from_frame(interactions, items.position_of)
     stats = ItemStats.from_log(log_all, len(side))
     models = CandidateModels(
         side,

@@ -95,7 +95,7 @@ class Recommender:
         # states depend only on (user, snapshot): cache the recent ones
         self._state = functools.lru_cache(maxsize=state_cache_size)(self._state_uncached)
         # consumptions that arrived after the snapshot (POST /v1/events, replayed on startup)
-        self.online = OnlineHistories(items.frame, {item: i for i, item in enumerate(items.ids)})
+        self.online = OnlineHistories(items.frame, items.position_of)
 
     def warm_up(self) -> None:
         """Compute what the first requests would otherwise pay for - catalog-wide popularity
