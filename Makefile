@@ -7,7 +7,8 @@ STAMP := $(VENV)/.installed-stamp
 PIP_FLAGS ?= -q --disable-pip-version-check
 DATA ?= data
 ARTIFACTS ?= artifacts
-# e.g. ENCODER=bundled:multilingual-e5-small (default: the build's, all-MiniLM-L6-v2)
+# e.g. ENCODER=bundled:all-MiniLM-L6-v2 (English, lighter; default: the build's,
+# bundled:multilingual-e5-small)
 ENCODER ?=
 ENCODER_FLAG := $(if $(ENCODER),--encoder $(ENCODER))
 

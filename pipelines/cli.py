@@ -32,6 +32,7 @@ from pipelines.keys_cli import keys_app
 from pipelines.simulate_cli import simulate
 from pipelines.versions_cli import push, rollback, versions
 from recsys.core.errors import RecsysError
+from recsys.search.encoder import DEFAULT_ENCODER
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 app.add_typer(events_app, name="events")
@@ -61,8 +62,8 @@ def _fail(exc: Exception) -> None:
 EncoderOpt = Annotated[
     str,
     typer.Option(
-        help="'bundled:all-MiniLM-L6-v2', 'bundled:multilingual-e5-small', 'hashing', "
-        "or a model path/name"
+        help="'bundled:multilingual-e5-small' (multilingual), 'bundled:all-MiniLM-L6-v2' "
+        "(English, lighter), 'hashing', or a model path/name"
     ),
 ]
 QueryPromptOpt = Annotated[
@@ -120,7 +121,7 @@ INDEX_KINDS = ("auto", "flat", "ivf", "hnsw")
 def build(
     data: Annotated[Path, typer.Option(help="raw data directory")] = Path("data"),
     out: Annotated[Path, typer.Option(help="artifact root")] = Path("artifacts"),
-    encoder: EncoderOpt = "bundled:all-MiniLM-L6-v2",
+    encoder: EncoderOpt = DEFAULT_ENCODER,
     query_prompt: QueryPromptOpt = None,
     document_prompt: DocumentPromptOpt = None,
     max_seq_length: MaxSeqOpt = 128,
