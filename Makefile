@@ -4,7 +4,9 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-PIP_FLAGS ?= -q --disable-pip-version-check
+# --no-compile: pip byte-compiled every installed module (torch's thousands included) for
+# about a minute of the first `make serve`; Python compiles what is imported, once, instead
+PIP_FLAGS ?= -q --disable-pip-version-check --no-compile
 DATA ?= data
 ARTIFACTS ?= artifacts
 # e.g. ENCODER=bundled:all-MiniLM-L6-v2 (English, lighter; default: the build's,
@@ -32,7 +34,7 @@ install: $(STAMP)
 install-gpu:
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install $(PIP_FLAGS) -c constraints-gpu.txt -e '.[dev]'
-	$(BIN)/python -m pip uninstall $(PIP_FLAGS) -y faiss-cpu
+	$(BIN)/python -m pip uninstall -q --disable-pip-version-check -y faiss-cpu
 	$(BIN)/python -m pip install $(PIP_FLAGS) -c constraints-gpu.txt faiss-gpu-cu12
 	$(BIN)/python -c "import faiss, torch; print('faiss GPUs:', faiss.get_num_gpus(), '| torch CUDA:', torch.cuda.is_available())"
 	touch $(STAMP)

@@ -53,7 +53,7 @@ from recsys.search.embeddings import (
     as_stored,
     embed_texts,
 )
-from recsys.search.encoder import Encoder, EncoderConfig, load_encoder
+from recsys.search.encoder import Encoder, EncoderConfig, document_batch_size, load_encoder
 from recsys.search.hybrid import HybridSearcher, SearchOptions
 from recsys.search.lexical import LexicalIndex
 from recsys.search.partitioned_index import PartitionedIndex, build_partitioned_index
@@ -69,7 +69,7 @@ class BuildOptions:
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     index: IndexParams = field(default_factory=IndexParams)
     device: str | None = None
-    batch_size: int = 64
+    batch_size: int | None = None  # documents per forward pass; None: document_batch_size
     use_cache: bool = True
     progress: bool = True
     limit_items: int | None = None  # build on the first N items (smoke builds)
@@ -192,7 +192,7 @@ def _search_stages(
             documents["text"].to_list(),
             encoder,
             cache_dir,
-            options.batch_size,
+            options.batch_size or document_batch_size(options.device),
             options.progress,
             encode,
         )

@@ -129,7 +129,12 @@ def build(
     index: IndexOpt = "auto",
     exact_threshold: Annotated[int, typer.Option(min=0)] = 20_000,
     device: DeviceOpt = None,
-    batch_size: Annotated[int, typer.Option(min=1, max=4096)] = 64,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            min=1, max=4096, help="documents per forward pass (default: 32 on CPU, 128 on CUDA)"
+        ),
+    ] = None,
     limit_items: Annotated[int | None, typer.Option(min=1, help="only the first N items")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="skip the embedding cache")] = False,
     cache_dir: CacheDirOpt = None,

@@ -12,10 +12,13 @@ import pytest
 from recsys.core.errors import RecsysError
 from recsys.search.encoder import (
     BUNDLED_MODEL,
+    CPU_DOCUMENT_BATCH,
+    CUDA_DOCUMENT_BATCH,
     HASHING_MODEL,
     EncoderConfig,
     HashingEncoder,
     SentenceTransformerEncoder,
+    document_batch_size,
     load_encoder,
     resolve_precision,
 )
@@ -177,3 +180,8 @@ def test_dimension_mismatch_raises() -> None:
 def test_unknown_precision_raises() -> None:
     with pytest.raises(RecsysError, match="precision must be one of"):
         SentenceTransformerEncoder(EncoderConfig(precision="int8"))
+
+
+def test_document_batches_are_smaller_on_cpu_than_on_cuda() -> None:
+    assert document_batch_size("cpu") == CPU_DOCUMENT_BATCH == 32
+    assert document_batch_size("cuda:0") == CUDA_DOCUMENT_BATCH > CPU_DOCUMENT_BATCH
