@@ -31,7 +31,12 @@ from recsys.ranking.search_training import search_lists
 from recsys.recommend.config import RecsysConfig
 from recsys.recommend.personalization import Personalization
 from recsys.search.hybrid import HybridSearcher
-from recsys.search.relevance import GAP_RANK, RelevanceParams, calibrate_dense_floor
+from recsys.search.relevance import (
+    GAP_RANK,
+    RelevanceParams,
+    calibrate_dense_floor,
+    null_queries,
+)
 
 log = logging.getLogger(__name__)
 MIN_LISTS = 10
@@ -66,8 +71,11 @@ def click_learning(
 def calibrate_relevance(searcher: HybridSearcher, params: RelevanceParams) -> dict[str, Any]:
     """The dense floor of the relevance threshold, from random strings (``relevance.py``)."""
 
+    queries = null_queries(params.null_queries, params.seed)
+    encoded = dict(zip(queries, searcher.encode_queries(queries), strict=True))  # one batch
+
     def top_similarities(query: str) -> np.ndarray:
-        vec = searcher.encode_query(query)
+        vec = encoded[query][None, :]
         best: dict[int, float] = {}
         for kind in (CONTENT, LOCALIZED):
             found = searcher.dense.best_per_item(vec, None, GAP_RANK, 2 * GAP_RANK, kind)

@@ -12,7 +12,7 @@ target as the one positive. Reciprocal-rank fusion stays the ``noop`` baseline.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
@@ -26,17 +26,7 @@ from recsys.ranking.features import (
 )
 from recsys.ranking.lists import ListBuilder, TrainingLists
 from recsys.ranking.rankers import Ranker
-from recsys.ranking.search_training import SearchTrainingConfig
-
-
-class QueryRetriever(Protocol):
-    """What training needs from search (``HybridSearcher``)."""
-
-    def encode_queries(self, queries: list[str]) -> np.ndarray: ...
-
-    def retrieve(
-        self, query: str, n: int, allowed: np.ndarray | None = None, query_vec: Any = None
-    ) -> tuple[np.ndarray, np.ndarray]: ...
+from recsys.ranking.search_training import QueryRetriever, SearchTrainingConfig
 
 
 class AnonymousSearchRanker:

@@ -22,7 +22,6 @@ import polars as pl
 
 from recsys.history.interactions import InteractionLog
 from recsys.history.item_stats import ItemStats
-from recsys.ranking.anonymous_search import QueryRetriever
 from recsys.ranking.click_model import PositionBias, estimate_position_bias, prior_position_bias
 from recsys.ranking.features import (
     ANONYMOUS_SEARCH_FEATURES,
@@ -34,6 +33,7 @@ from recsys.ranking.features import (
     user_state_from_log,
 )
 from recsys.ranking.lists import ListBuilder, TrainingLists
+from recsys.ranking.search_training import QueryRetriever
 
 PLAYED, CLICKED = 2.0, 1.0
 
