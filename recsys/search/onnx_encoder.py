@@ -75,14 +75,24 @@ def supports_onnx(model_dir: Path) -> str | None:
     return None
 
 
+KEY_SAMPLE_BYTES = 1 << 20
+
+
 def _weights_key(model_dir: Path) -> str:
+    """Names the weights by content, not by where they lie or when they were written: each
+    weights file's name, size and its first and last MiB. An export made once (in a
+    container image's build, say) is found again from another path or copy."""
     import hashlib
 
-    parts = []
+    digest = hashlib.sha256()
     for path in sorted(model_dir.glob("*.safetensors")) + sorted(model_dir.glob("*.bin")):
-        stat = path.stat()
-        parts.append(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}")
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+        size = path.stat().st_size
+        digest.update(f"{path.name}|{size}|".encode())
+        with open(path, "rb") as handle:
+            digest.update(handle.read(KEY_SAMPLE_BYTES))
+            handle.seek(max(0, size - KEY_SAMPLE_BYTES))
+            digest.update(handle.read(KEY_SAMPLE_BYTES))
+    return digest.hexdigest()[:16]
 
 
 def export_dir(model_dir: Path, variant: str, cache: Path | None = None) -> Path:

@@ -131,3 +131,14 @@ def test_bundled_name_resolves_through_the_importer(
     assert model_prompts(BUNDLED_E5) == ("query: ", "passage: ")
     assert model_prompts(BUNDLED_E5, "", "") == ("", "")
     assert model_prompts("bundled:all-MiniLM-L6-v2") == ("", "")
+
+
+def test_the_model_cache_follows_recsys_model_cache(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import recsys.search.e5_import as e5_import
+
+    monkeypatch.setenv("RECSYS_MODEL_CACHE", str(tmp_path / "models"))
+    assert e5_import.default_cache() == tmp_path / "models"
+    monkeypatch.setenv("RECSYS_MODEL_CACHE", " ")
+    assert e5_import.default_cache() == Path.home() / ".cache" / "recsys" / "models"

@@ -21,7 +21,7 @@ from recsys.search.encoder import (
     load_encoder,
     resolve_model_path,
 )
-from recsys.search.onnx_encoder import OnnxEncoder, export_onnx, supports_onnx
+from recsys.search.onnx_encoder import OnnxEncoder, export_dir, export_onnx, supports_onnx
 
 SAMPLE = [
     "Spirited Away",
@@ -149,3 +149,17 @@ def test_auto_picks_onnx_on_cpu_and_falls_back_to_pytorch(
         load_encoder(config, backend="onnx")
     assert encoder_module.QUERY_BACKENDS == ("auto", "torch", "onnx", "onnx-int8")
     assert np.isfinite(chosen.encode_queries(["x"])).all()
+
+
+def test_an_export_is_found_again_from_a_copy_of_the_model(tmp_path: Path) -> None:
+    """Keyed by the weights' content: a copy elsewhere (new path, new mtime) finds the same
+    export, as a container image's baked one must; other weights do not."""
+    weights = bytes(range(256)) * 10_000  # 2.5 MB: first and last MiB differ from the middle
+    first, second = tmp_path / "a" / "model", tmp_path / "b" / "model"
+    for where in (first, second):
+        where.mkdir(parents=True)
+        (where / "model.safetensors").write_bytes(weights)
+    cache = tmp_path / "cache"
+    assert export_dir(first, "onnx", cache) == export_dir(second, "onnx", cache)
+    (second / "model.safetensors").write_bytes(weights[:-1] + b"x")
+    assert export_dir(first, "onnx", cache) != export_dir(second, "onnx", cache)
