@@ -24,6 +24,7 @@ from recsys.ranking.features import (
     SEARCH_FEATURES,
     FeatureConfig,
     ItemSide,
+    UserState,
     search_features,
     user_state_from_log,
 )
@@ -107,7 +108,7 @@ def search_lists(
     vectors = retriever.encode_queries([query for _, _, _, query in planned])
     lists = ListBuilder(SEARCH_FEATURES)
     kinds: list[str] = []
-    states: dict[int, Any] = {}
+    states: dict[int, UserState] = {}
     for number, (u, target, kind, query) in track(
         enumerate(planned), "search training lists", len(planned), "queries"
     ):
