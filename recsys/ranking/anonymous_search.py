@@ -62,14 +62,16 @@ def anonymous_search_lists(
         (int(t), derive_query(rows[t], tags.get(item_ids[t], []), rng)) for t in targets.tolist()
     ]
     usable = [(t, q) for t, q in derived if q is not None]
-    vectors = retriever.encode_queries([query for _, (_, query) in usable])
+    results = retriever.retrieve_many([query for _, (_, query) in usable], config.candidates)
     lists = ListBuilder(ANONYMOUS_SEARCH_FEATURES)
     kinds: list[str] = []
-    queries = track(enumerate(usable), "anonymous search lists", len(usable), "queries")
-    for number, (target, (kind, query)) in queries:
-        found, query_scores = retriever.retrieve(
-            query, config.candidates, query_vec=vectors[number : number + 1]
-        )
+    queries = track(
+        enumerate(zip(usable, results, strict=True)),
+        "anonymous search lists",
+        len(usable),
+        "queries",
+    )
+    for number, ((target, (kind, _)), (found, query_scores)) in queries:
         label = (found == target).astype(np.float64)
         if not label.any():
             continue

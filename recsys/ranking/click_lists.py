@@ -83,15 +83,11 @@ def click_pages(shown: pl.DataFrame, item_positions: dict[str, int]) -> list[Cli
 
 
 class PageRetrieval:
-    """The engine's results for each distinct query of the pages, encoded in one batch."""
+    """The engine's results for each distinct query of the pages, retrieved as a batch."""
 
     def __init__(self, retriever: QueryRetriever, pages: list[ClickPage], n: int) -> None:
         queries = list(dict.fromkeys(page.query for page in pages))
-        vectors = retriever.encode_queries(queries) if queries else None
-        self._found: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        for number, query in enumerate(queries):
-            vec = None if vectors is None else vectors[number : number + 1]
-            self._found[query] = retriever.retrieve(query, n, query_vec=vec)
+        self._found = dict(zip(queries, retriever.retrieve_many(queries, n), strict=True))
 
     def rows(
         self, page: ClickPage, bias: PositionBias, max_weight: float

@@ -10,6 +10,7 @@ trained on these lists learns when the user's taste should reorder ambiguous res
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -39,7 +40,7 @@ class SearchTrainingConfig:
     seed: int = 0
     # the anonymous search ranker: derived queries (one list each), their targets drawn with
     # probability (consumptions + 1) ** popularity_exponent
-    anonymous_queries: int = 4000
+    anonymous_queries: int = 12_000
     popularity_exponent: float = 0.75
     # click learning (``recsys build --events``): logged search pages with a click become
     # lists too, clicks weighted by inverse examination propensity (``click_model``)
@@ -49,14 +50,13 @@ class SearchTrainingConfig:
 
 
 class QueryRetriever(Protocol):
-    """What search training needs from search (``HybridSearcher``): queries encoded many at
-    a time, and the top ``n`` items of a query with their ``QUERY_FEATURES``."""
+    """What search training needs from search (``HybridSearcher``): for each query, in
+    order, its top ``n`` items with their ``QUERY_FEATURES`` (the retriever batches the
+    encoding and the index searches)."""
 
-    def encode_queries(self, queries: list[str]) -> np.ndarray: ...
-
-    def retrieve(
-        self, query: str, n: int, allowed: np.ndarray | None = None, query_vec: Any = None
-    ) -> tuple[np.ndarray, np.ndarray]: ...
+    def retrieve_many(
+        self, queries: Sequence[str], n: int
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]: ...
 
 
 def _fragment(title: str, rng: np.random.Generator) -> str:
@@ -102,19 +102,16 @@ def search_lists(
     feature_config: FeatureConfig,
 ) -> tuple[TrainingLists, list[str]]:
     """One list per (user, held-out item, query); returns the lists and each list's kind.
-    The queries are derived first and encoded in one batch (one at a time, a multilingual
+    The queries are derived first and retrieved as a batch (one at a time, a multilingual
     encoder spent ~25 ms on each of ~1,800 demo queries)."""
     planned = plan_queries(split, catalog, settings)
-    vectors = retriever.encode_queries([query for _, _, _, query in planned])
+    results = retriever.retrieve_many([query for *_, query in planned], settings.candidates)
     lists = ListBuilder(SEARCH_FEATURES)
     kinds: list[str] = []
     states: dict[int, UserState] = {}
-    for number, (u, target, kind, query) in track(
-        enumerate(planned), "search training lists", len(planned), "queries"
+    for (u, target, kind, _), (found, query_scores) in track(
+        zip(planned, results, strict=True), "search training lists", len(planned), "queries"
     ):
-        found, query_scores = retriever.retrieve(
-            query, settings.candidates, query_vec=vectors[number : number + 1]
-        )
         label = (found == target).astype(np.float64)
         if not label.any():
             continue

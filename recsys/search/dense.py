@@ -71,6 +71,15 @@ class DenseDocuments:
             best = _best(self.vectors[doc_ids] @ query_vec[0], doc_ids, self.doc_items, None)
         return best
 
+    def best_per_item_many(
+        self, query_vecs: np.ndarray, n_items: int, min_fetch: int, kind: str
+    ) -> list[dict[int, float]]:
+        """``best_per_item`` of many queries with no item mask, in one index search (one
+        matrix product for an exact index instead of one scan per query)."""
+        fetch = max(min_fetch, n_items * self._docs_per_item.get(kind, 1))
+        scores, ids = self.index.search_part(kind, query_vecs, fetch)
+        return [_best(s, i, self.doc_items, None) for s, i in zip(scores, ids, strict=True)]
+
     def kind_scores(
         self, query_vec: np.ndarray, items: np.ndarray, kinds: tuple[str, ...]
     ) -> np.ndarray:
@@ -97,14 +106,17 @@ class DenseDocuments:
 def _best(
     scores: np.ndarray, docs: np.ndarray, doc_items: np.ndarray, allowed: np.ndarray | None
 ) -> dict[int, float]:
-    """Best score per item of scored documents (-1 ids skipped; masked items dropped)."""
-    best: dict[int, float] = {}
-    for score, doc in zip(scores.tolist(), docs.tolist(), strict=True):
-        if doc < 0:
-            continue
-        item = int(doc_items[doc])
-        if allowed is not None and not allowed[item]:
-            continue
-        if score > best.get(item, -np.inf):
-            best[item] = float(score)
-    return best
+    """Best score per item of scored documents (-1 ids skipped; masked items dropped), best
+    first (ties by item)."""
+    found = docs >= 0
+    items, scores = doc_items[docs[found]], scores[found]
+    if allowed is not None:
+        keep = allowed[items]
+        items, scores = items[keep], scores[keep]
+    order = np.lexsort((-scores, items))  # by item, its best document first
+    items, scores = items[order], scores[order]
+    first = np.ones(len(items), dtype=bool)
+    first[1:] = items[1:] != items[:-1]
+    items, scores = items[first], scores[first]
+    ranked = np.lexsort((items, -scores))
+    return dict(zip(items[ranked].tolist(), scores[ranked].tolist(), strict=True))

@@ -14,6 +14,7 @@ and library use.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -215,19 +216,27 @@ class SentenceTransformerEncoder(_ConfiguredEncoder):
         return _normalise(np.asarray(out, dtype=np.float32))
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(texts, self._config.query_prompt, 32, False)
+        """At the configured precision, as documents are: bf16 autocast cut one e5 query
+        from 16 to 11.5 ms and a batch of 3,000 derived queries from 10.5 to 4.6 s (cosine
+        to fp32 >= 0.9999; AMD EPYC with avx512_bf16, bench/README.md)."""
+        with self._autocast():
+            return self._encode(texts, self._config.query_prompt, 32, False)
 
     def encode_documents(
         self, texts: Sequence[str], *, batch_size: int = 64, progress: bool = False
     ) -> np.ndarray:
+        with self._autocast():
+            return self._encode(texts, self._config.document_prompt, batch_size, progress)
+
+    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
+        """bf16/fp16 autocast on the encoder's device, or nothing for fp32."""
         import torch
 
         precision = self._config.precision
         if precision == "fp32":
-            return self._encode(texts, self._config.document_prompt, batch_size, progress)
+            return contextlib.nullcontext()
         dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-        with torch.autocast(self.device.split(":")[0], dtype=dtype):
-            return self._encode(texts, self._config.document_prompt, batch_size, progress)
+        return torch.autocast(self.device.split(":")[0], dtype=dtype)
 
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)

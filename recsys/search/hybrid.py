@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections import Counter
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -210,20 +211,72 @@ class HybridSearcher:
         if language is None:
             language = self.languages.detect(query)
         depth = max(opts.fusion_depth, n)
+        _, dense_weight = self._dense_weight(query, language, opts)
+        dense = {
+            kind: self.dense.best_per_item(query_vec, allowed, depth, opts.min_fetch, kind)
+            for kind, weight in _dense_lists(opts)
+            if dense_weight * weight > 0
+        }
+        return self._fuse(query, query_vec, dense, n, allowed, language, opts)
+
+    def retrieve_many(
+        self, queries: Sequence[str], n: int, chunk: int = 1024
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """``retrieve`` of each query in turn, unfiltered, with this searcher's options:
+        queries encoded and dense-searched ``chunk`` at a time (the build's training
+        queries: one batched index search per kind instead of one per query and kind)."""
+        opts = self.options
+        depth = max(opts.fusion_depth, n)
+        for start in range(0, len(queries), chunk):
+            part = list(queries[start : start + chunk])
+            vectors = self.encode_queries(part)
+            dense = {
+                kind: self.dense.best_per_item_many(vectors, depth, opts.min_fetch, kind)
+                for kind, _ in _dense_lists(opts)
+            }
+            for number, query in enumerate(part):
+                language = self.languages.detect(query)
+                _, dense_weight = self._dense_weight(query, language, opts)
+                found = {
+                    kind: dense[kind][number]
+                    for kind, weight in _dense_lists(opts)
+                    if dense_weight * weight > 0
+                }
+                vec = vectors[number : number + 1]
+                yield self._fuse(query, vec, found, n, None, language, opts)
+
+    def _dense_weight(
+        self, query: str, language: QueryLanguage, opts: SearchOptions
+    ) -> tuple[bool, float]:
+        """Whether the query describes rather than names, and the weight of its dense lists:
+        a description counts on them more, one in a non-English language (with a multilingual
+        encoder) most, since nothing lexical may lead to its target."""
         descriptive = len(search_tokens(query)) >= opts.descriptive_min_tokens
-        dense_weight = opts.dense_weight
-        if descriptive:
-            foreign = self.multilingual and language.lang not in (None, "en")
-            dense_weight = opts.foreign_dense_weight if foreign else opts.descriptive_dense_weight
+        if not descriptive:
+            return False, opts.dense_weight
+        foreign = self.multilingual and language.lang not in (None, "en")
+        return True, opts.foreign_dense_weight if foreign else opts.descriptive_dense_weight
+
+    def _fuse(
+        self,
+        query: str,
+        query_vec: np.ndarray,
+        dense: dict[str, dict[int, float]],
+        n: int,
+        allowed: np.ndarray | None,
+        language: QueryLanguage,
+        opts: SearchOptions,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``retrieve`` once the best items of each dense kind it needs (``dense``) are
+        known."""
+        depth = max(opts.fusion_depth, n)
+        descriptive, dense_weight = self._dense_weight(query, language, opts)
         lists: list[tuple[float, list[int]]] = []
-        for kind, weight in (
-            (CONTENT, opts.content_list_weight),
-            (LOCALIZED, opts.localized_list_weight),
-        ):
-            if dense_weight * weight <= 0:
-                continue
-            best = self.dense.best_per_item(query_vec, allowed, depth, opts.min_fetch, kind)
-            lists.append((dense_weight * weight, sorted(best, key=lambda i: (-best[i], i))[:depth]))
+        for kind, weight in _dense_lists(opts):
+            if kind in dense:
+                best = dense[kind]
+                ranked = sorted(best, key=lambda i: (-best[i], i))[:depth]
+                lists.append((dense_weight * weight, ranked))
         field_weights = dict(opts.descriptive_field_weights) if descriptive else None
         lexical_items, lexical_scores = self.lexical.search(query, depth, allowed, field_weights)
         bm25 = dict(zip(lexical_items.tolist(), lexical_scores.tolist(), strict=True))
@@ -294,6 +347,13 @@ class HybridSearcher:
         opts = self.options
         scores = self.dense.best_per_item(query_vec, allowed, k, opts.min_fetch, CONTENT)
         return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
+
+
+def _dense_lists(opts: SearchOptions) -> tuple[tuple[str, float], ...]:
+    """The dense lists of the fusion: each document kind with its weight (times the query's
+    dense weight). A kind whose weight is 0 is neither searched nor fused."""
+    kinds = ((CONTENT, opts.content_list_weight), (LOCALIZED, opts.localized_list_weight))
+    return tuple((kind, weight) for kind, weight in kinds if weight > 0)
 
 
 def _rrf(lists: list[tuple[float, list[int]]], rrf_k: float) -> dict[int, float]:

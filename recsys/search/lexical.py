@@ -365,39 +365,26 @@ class LexicalIndex:
         plain = [group for _, group in groups]
         order = np.argsort(items, kind="stable")
         ranked = items[order]
+        # each (field, term) looked up once: the BM25 columns and the coverage share both read it
+        postings = {
+            (name, term): _postings_of(matrix, term, ranked)
+            for name, matrix in self.fields.items()
+            for group in plain
+            for term, _ in group
+        }
         for column, names in enumerate((("title",), ("people",), ("text", "stems"))):
             total = np.zeros(len(items), dtype=np.float32)
             for name in names:  # the field matrices as stored: nothing is built per query
-                total += weights[name] * self._score_items(self.fields[name], plain, ranked)
+                total += weights[name] * _score_items(name, plain, postings, len(ranked))
             out[order, column] = total
         if n_words:
             matched = np.zeros((n_words, len(items)), dtype=bool)
             for word, group in groups:
                 for term, _ in group:
-                    for matrix in self.fields.values():
-                        matched[word] |= _postings_of(matrix, term, ranked)[0]
+                    for name in self.fields:
+                        matched[word] |= postings[name, term][0]
             out[order, -1] = matched.sum(axis=0) / n_words
         return out
-
-    def _score_items(
-        self, matrix: sparse.csr_matrix, groups: list[list[tuple[int, float]]], ranked: np.ndarray
-    ) -> np.ndarray:
-        """``_score`` at the sorted item positions ``ranked`` only (the same float32
-        arithmetic, so the same values)."""
-        total = np.zeros(len(ranked), dtype=np.float32)
-        for group in groups:
-            best = np.zeros(len(ranked), dtype=np.float32)
-            for term, weight in group:
-                found, values = _postings_of(matrix, term, ranked)
-                if len(group) == 1:
-                    total[found] += weight * values
-                else:
-                    scored = np.zeros(len(ranked), dtype=np.float32)
-                    scored[found] = weight * values
-                    np.maximum(best, scored, out=best)
-            if len(group) > 1:
-                total += best
-        return total
 
     def search(
         self,
@@ -449,6 +436,31 @@ class LexicalIndex:
                 return cls(vocab, fields, data["doc_freq"], data["title_terms"], params)
         except (OSError, KeyError, ValueError) as exc:
             raise ArtifactError(f"cannot read the lexical index {path}: {exc}") from exc
+
+
+def _score_items(
+    field: str,
+    groups: list[list[tuple[int, float]]],
+    postings: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]],
+    n: int,
+) -> np.ndarray:
+    """``LexicalIndex._score`` of one field at the sorted item positions whose ``postings``
+    (``_postings_of`` per field and term) are given: the same float32 arithmetic, so the
+    same values."""
+    total = np.zeros(n, dtype=np.float32)
+    for group in groups:
+        best = np.zeros(n, dtype=np.float32)
+        for term, weight in group:
+            found, values = postings[field, term]
+            if len(group) == 1:
+                total[found] += weight * values
+            else:
+                scored = np.zeros(n, dtype=np.float32)
+                scored[found] = weight * values
+                np.maximum(best, scored, out=best)
+        if len(group) > 1:
+            total += best
+    return total
 
 
 def _postings_of(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import polars as pl
@@ -19,15 +19,13 @@ class FakeRetriever:
         self.found = np.array(found)
         self.asked: list[str] = []
 
-    def encode_queries(self, queries: list[str]) -> np.ndarray:
-        return np.zeros((len(queries), 4), dtype=np.float32)
-
-    def retrieve(
-        self, query: str, n: int, allowed: Any = None, query_vec: Any = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        self.asked.append(query)
-        scores = np.arange(len(self.found) * len(QUERY_FEATURES), dtype=np.float64)
-        return self.found[:n], scores.reshape(len(self.found), -1)[:n]
+    def retrieve_many(
+        self, queries: Sequence[str], n: int
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for query in queries:
+            self.asked.append(query)
+            scores = np.arange(len(self.found) * len(QUERY_FEATURES), dtype=np.float64)
+            yield self.found[:n], scores.reshape(len(self.found), -1)[:n]
 
 
 def page(labels: list[float], items: list[int] | None = None) -> ClickPage:
@@ -47,7 +45,8 @@ def test_rows_keep_the_shown_results_the_engine_retrieves_with_inverse_propensit
     # a click at position 3 weighs 1 / (1/4), clipped to 3; at position 1: 2; no click: 1
     assert weights.tolist() == [3.0, 2.0, 1.0]
     assert query_scores.shape == (3, len(QUERY_FEATURES))
-    np.testing.assert_array_equal(query_scores[1], retriever.retrieve("star", 50)[1][1])
+    (_, expected), *_ = retriever.retrieve_many(["star"], 50)
+    np.testing.assert_array_equal(query_scores[1], expected[1])
 
 
 def test_a_page_whose_click_is_no_longer_retrieved_gives_no_rows() -> None:

@@ -237,3 +237,23 @@ def test_feature_rows_do_not_depend_on_the_other_results(engine: Engine) -> None
         alone = searcher.features(query, vec, subset, {}, {}, None)
         expected = np.array([row_of[i] for i in subset.tolist()])
         np.testing.assert_array_equal(alone, expected)
+
+
+def test_retrieve_many_gives_each_query_what_retrieve_gives(engine: Engine) -> None:
+    """The build's batched path (encoding and index searches a chunk at a time, a chunk
+    smaller than the query list here) returns the same results and features as one query at
+    a time, in query order."""
+    queries = [
+        "the godfather",
+        "godfahter",
+        "千と千尋の神隠し",
+        "an ordinary drama about a family and its story",  # descriptive: dense counts more
+        "une histoire de famille ordinaire",
+        "zzzz",
+    ]
+    batched = list(engine.searcher.retrieve_many(queries, 7, chunk=4))
+    assert len(batched) == len(queries)
+    for query, (items, features) in zip(queries, batched, strict=True):
+        one_items, one_features = engine.searcher.retrieve(query, 7)
+        assert items.tolist() == one_items.tolist(), query
+        np.testing.assert_allclose(features, one_features, rtol=1e-5, atol=1e-6)

@@ -73,3 +73,21 @@ def test_parts_must_match_their_rows() -> None:
     index = build_partitioned_index(VECTORS, KINDS, IndexParams(kind="flat"))
     with pytest.raises(ArtifactError, match="holds 4 vectors for 3 rows"):
         PartitionedIndex(index.parts, {**index.rows, "title": np.arange(3)})
+
+
+def test_an_item_scores_its_best_document_best_items_first() -> None:
+    # item 0 has two localized documents (0.9 and 0.2 along the query), item 1 one (0.5),
+    # item 2 one (0.9, a tie with item 0 broken by position)
+    vectors = unit([0.9, 0.436, 0], [0.2, 0.98, 0], [0.5, 0.866, 0], [0.9, 0, 0.436])
+    kinds = np.array(["localized"] * 4, dtype=object)
+    items = np.array([0, 0, 1, 2])
+    index = build_partitioned_index(vectors, kinds, IndexParams(kind="flat"))
+    dense = DenseDocuments(items, kinds, vectors, index, n_items=3)
+    best = dense.best_per_item(QUERY, None, 3, 4, "localized")
+    assert list(best) == [0, 2, 1]
+    np.testing.assert_allclose(list(best.values()), [0.9, 0.9, 0.5], atol=1e-4)
+    allowed = np.array([False, True, True])
+    assert list(dense.best_per_item(QUERY, allowed, 2, 4, "localized")) == [2, 1]
+    many = dense.best_per_item_many(np.vstack([QUERY, unit([0, 1, 0])]), 3, 4, "localized")
+    assert many[0] == best
+    assert list(many[1]) == [0, 1, 2]  # item 0's second document is its best for this one
