@@ -35,7 +35,6 @@ from recsys.search.relevance import (
     GAP_RANK,
     RelevanceParams,
     calibrate_dense_floor,
-    null_queries,
 )
 
 log = logging.getLogger(__name__)
@@ -71,17 +70,20 @@ def click_learning(
 def calibrate_relevance(searcher: HybridSearcher, params: RelevanceParams) -> dict[str, Any]:
     """The dense floor of the relevance threshold, from random strings (``relevance.py``)."""
 
-    queries = null_queries(params.null_queries, params.seed)
-    encoded = dict(zip(queries, searcher.encode_queries(queries), strict=True))  # one batch
-
-    def top_similarities(query: str) -> np.ndarray:
-        vec = encoded[query][None, :]
-        best: dict[int, float] = {}
-        for kind in (CONTENT, LOCALIZED):
-            found = searcher.dense.best_per_item(vec, None, GAP_RANK, 2 * GAP_RANK, kind)
-            for item, sim in found.items():
-                best[item] = max(best.get(item, -1.0), sim)
-        return np.array(sorted(best.values(), reverse=True)[:GAP_RANK] or [-1.0])
+    def top_similarities(queries: list[str]) -> list[np.ndarray]:
+        vectors = searcher.encode_queries(queries)  # one batch
+        kinds = [
+            searcher.dense.best_per_item_many(vectors, GAP_RANK, 2 * GAP_RANK, kind)
+            for kind in (CONTENT, LOCALIZED)
+        ]
+        tops = []
+        for found in zip(*kinds, strict=True):
+            best: dict[int, float] = {}
+            for by_item in found:
+                for item, sim in by_item.items():
+                    best[item] = max(best.get(item, -1.0), sim)
+            tops.append(np.array(sorted(best.values(), reverse=True)[:GAP_RANK] or [-1.0]))
+        return tops
 
     calibration = calibrate_dense_floor(top_similarities, params)
     log.info("relevance threshold: %s", calibration)

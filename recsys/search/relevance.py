@@ -152,12 +152,13 @@ def null_queries(n: int, seed: int) -> list[str]:
 
 
 def calibrate_dense_floor(
-    top_similarities: Callable[[str], np.ndarray], params: RelevanceParams
+    top_similarities: Callable[[list[str]], list[np.ndarray]], params: RelevanceParams
 ) -> dict[str, float]:
-    """The floors from the null distribution: ``top_similarities(query)`` are the best
-    ``GAP_RANK`` (or more) item similarities for a query, any order. Returned with the
-    distribution's summary, for the manifest."""
-    tops = [top_similarities(q) for q in null_queries(params.null_queries, params.seed)]
+    """The floors from the null distribution: ``top_similarities(queries)`` gives, for each
+    query, its best ``GAP_RANK`` (or more) item similarities, any order (all the queries at
+    once, so they can be encoded in one batch). Returned with the distribution's summary,
+    for the manifest."""
+    tops = top_similarities(null_queries(params.null_queries, params.seed))
     best = np.array([float(np.max(t)) for t in tops])
     gaps = np.array([dense_gap(t) for t in tops])
     return {

@@ -122,7 +122,14 @@ def test_null_queries_are_seeded_strings() -> None:
 def test_calibration_known_answer() -> None:
     params = RelevanceParams(null_queries=100, null_quantile=0.5)
     # every null query: best 0.4, then a flat crowd at 0.3 -> gap 0.1
-    result = calibrate_dense_floor(lambda q: np.array([0.4] + [0.3] * 25), params)
+    asked: list[list[str]] = []
+
+    def tops(queries: list[str]) -> list[np.ndarray]:
+        asked.append(queries)
+        return [np.array([0.4] + [0.3] * 25) for _ in queries]
+
+    result = calibrate_dense_floor(tops, params)
+    assert asked == [null_queries(100, params.seed)]  # every null query, in one call
     assert result["dense_floor"] == pytest.approx(0.4)
     assert result["null_median"] == pytest.approx(0.4)
     assert result["gap_floor"] == pytest.approx(0.1)
