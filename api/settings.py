@@ -17,6 +17,14 @@ from recsys.search.hybrid import SearchOptions
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 
 
+def usable_cores() -> int:
+    """The cores this process may run on: its CPU affinity (a cpuset, ``taskset``) where
+    the platform has one, else every core."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 class Settings(BaseSettings):
     """Everything the HTTP layer needs to know; one instance per app, no globals."""
 
@@ -81,8 +89,8 @@ class Settings(BaseSettings):
     threads: int = Field(default=1, ge=1, le=256)
     # Admission control (api/admission.py): requests in flight per route class before a fast
     # 503 `overloaded`, and the deadline after which a request still waiting is answered 504.
-    # (reads: cores + 1 by default; measured in bench/README.md, "Overload")
-    max_in_flight_read: int = Field(default_factory=lambda: (os.cpu_count() or 1) + 1, ge=1)
+    # (reads: usable cores + 1 by default; measured in bench/README.md, "Overload")
+    max_in_flight_read: int = Field(default_factory=lambda: usable_cores() + 1, ge=1)
     max_in_flight_events: int = Field(default=32, ge=1, le=10_000)
     max_in_flight_admin: int = Field(default=2, ge=1, le=100)
     request_deadline_s: float = Field(default=5.0, gt=0, le=600)

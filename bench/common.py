@@ -162,11 +162,12 @@ def recsys_server(
     ready_timeout_s: float = 180.0,
     cwd: Path | None = None,
     workers: int = 1,
+    cpus: set[int] | None = None,
 ) -> Iterator[float]:
     """``recsys serve`` (the production entry point: bounded edge, signals) on 127.0.0.1:port
-    with ``env``, from the checkout ``cwd`` (default: this one); yields seconds from spawn
-    to the first /readyz 200 (with several workers: 10 in a row), then stops it (SIGTERM,
-    so the exposure queue drains)."""
+    with ``env``, from the checkout ``cwd`` (default: this one), pinned to ``cpus`` if
+    given; yields seconds from spawn to the first /readyz 200 (with several workers: 10 in
+    a row), then stops it (SIGTERM, so the exposure queue drains)."""
     command = [sys.executable, "-m", "pipelines.cli", "serve", "--host", "127.0.0.1"]
     command += ["--port", str(port)]
     if workers > 1:
@@ -177,6 +178,7 @@ def recsys_server(
         command,
         env={**env, "RECSYS_LOG_LEVEL": "warning"},
         cwd=cwd or Path(__file__).resolve().parent.parent,
+        preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
     )
     try:
         ready = 0

@@ -23,9 +23,11 @@
 
 The load generator shares the machine with the server, so it is the lean client of
 ``bench.http_load`` by default (``--client httpx`` for the earlier one); the cores it and the
-whole machine used are reported per phase. ``recsys serve`` runs in a subprocess with its
-default settings (1 thread, cores + 1 read requests in flight, 5 s deadline), the production
-entry point.
+whole machine used are reported per phase. ``--server-cpus 0`` pins the server to CPU 0 and
+the load generator to the other CPUs, so that neither takes the other's core: a separate
+client machine, approximated on one (saturation is measured with the same split).
+``recsys serve`` runs in a subprocess with its default settings (1 thread, usable cores + 1
+read requests in flight, 5 s deadline), the production entry point.
 """
 
 from __future__ import annotations
@@ -302,6 +304,29 @@ def measure(base: str, queries: list[str], args: argparse.Namespace) -> dict[str
     }
 
 
+def cpu_list(text: str) -> set[int]:
+    """``0`` or ``0,1``: CPUs this machine has."""
+    try:
+        cpus = {int(part) for part in text.split(",")}
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected CPU numbers like 0 or 0,1, not {text!r}"
+        ) from None
+    unknown = cpus - os.sched_getaffinity(0)
+    if unknown:
+        raise argparse.ArgumentTypeError(f"CPUs {sorted(unknown)} are not usable here")
+    return cpus
+
+
+def split_cpus(server: set[int]) -> set[int]:
+    """Pin this process (the load generator) to the usable CPUs the server does not get."""
+    rest = os.sched_getaffinity(0) - server
+    if not rest:
+        raise SystemExit("--server-cpus leaves no CPU for the load generator")
+    os.sched_setaffinity(0, rest)
+    return rest
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--artifacts", type=Path, required=True)
@@ -330,7 +355,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--checkout", type=Path, default=None, help="serve this checkout's code (a baseline)"
     )
+    parser.add_argument(
+        "--server-cpus",
+        type=cpu_list,
+        default=None,
+        help="pin the server to these CPUs (e.g. 0 or 0,1) and the load generator to the rest",
+    )
     args = parser.parse_args(argv)
+    client_cpus = split_cpus(args.server_cpus) if args.server_cpus else None
 
     header = run_header()
     queries = [q.query for q in load_queries(DEFAULT_QUERIES) if q.kind != "nonsense"]
@@ -342,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
         "RECSYS_EVENTS_DB": str(Path(tempfile.mkdtemp(prefix="recsys-overload-")) / "e.db"),
         "RECSYS_QUERY_CACHE_SIZE": "0",  # every request pays for its encode
     }
-    with recsys_server(env, port, cwd=args.checkout) as startup_s:
+    with recsys_server(env, port, cwd=args.checkout, cpus=args.server_cpus) as startup_s:
         measured = measure(base, queries, args)
     summary = report(measured.pop("results"), args.seconds, args.deadline_s)
     bracket = (measured["saturation_before_rps"] + measured["saturation_after_rps"]) / 2
@@ -364,6 +396,8 @@ def main(argv: list[str] | None = None) -> int:
         # ... and against the best closed loop measured just before and just after
         "in_deadline_vs_bracketing_saturation": round(answered / bracket, 3),
         "checkout": str(args.checkout or "this one"),
+        "server_cpus": sorted(args.server_cpus) if args.server_cpus else None,
+        "client_cpus": sorted(client_cpus) if client_cpus else None,
     }
     print(json.dumps({k: v for k, v in payload.items() if k not in header}, indent=2))
     write_json(args.out, payload)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -75,3 +76,15 @@ def test_empty_request_log_means_no_request_log() -> None:
     from api.settings import Settings
 
     assert Settings(request_log="").request_log is None  # not Path("."), a directory
+
+
+def test_reads_in_flight_default_to_the_usable_cores_plus_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A process pinned to one core (a cpuset, taskset) admits 2 reads, not cores + 1 of
+    the whole machine."""
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {3}, raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    assert Settings().max_in_flight_read == 2
+    monkeypatch.delattr(os, "sched_getaffinity", raising=False)
+    assert Settings().max_in_flight_read == 17

@@ -72,3 +72,20 @@ def test_paired_rounds(base: str) -> None:
     low, high = paired["mean_ratio_95ci"]
     assert low <= paired["mean_ratio"] <= high
     assert paired["mean_ratio"] == round(sum(r["ratio"] for r in rounds) / 3, 3)
+
+
+def test_server_cpus_are_checked_and_the_generator_gets_the_rest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from bench.overload import cpu_list, split_cpus
+
+    pinned: list[set[int]] = []
+    monkeypatch.setattr("os.sched_getaffinity", lambda _pid: {0, 1, 2})
+    monkeypatch.setattr("os.sched_setaffinity", lambda _pid, cpus: pinned.append(set(cpus)))
+    assert cpu_list("0") == {0} and cpu_list("0,2") == {0, 2}
+    for bad in ("x", "0,7"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            cpu_list(bad)
+    assert split_cpus({0}) == {1, 2} and pinned == [{1, 2}]
+    with pytest.raises(SystemExit, match="no CPU"):
+        split_cpus({0, 1, 2})
