@@ -12,7 +12,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from recsys.defaults import DEFAULT_EXPERIMENTS
 from recsys.events.store import DEFAULT_EVENTS_DB, is_database_url
-from recsys.search.hybrid import SearchOptions
+from recsys.search.options import SearchOptions
 
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 

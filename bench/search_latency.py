@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["RECSYS_QUERY_ENCODER"] = args.query_encoder  # the HTTP server's, too
 
     from recsys.core.artifacts import load_manifest
-    from recsys.search.hybrid import SearchOptions
+    from recsys.search.options import SearchOptions
     from recsys.service import Engine
 
     header = run_header()

@@ -35,7 +35,7 @@ from bench.common import (
 )
 from recsys.core.types import SearchRequest
 from recsys.evaluation.metrics import mrr_at_k, ndcg_at_k, recall_at_k, success_at_k
-from recsys.search.hybrid import DEFAULT_RETRIEVAL, RETRIEVAL_MODES
+from recsys.search.options import DEFAULT_RETRIEVAL, RETRIEVAL_MODES
 
 K = 10
 METRICS = ("success@1", "success@10", "recall@10", "mrr@10", "ndcg@10")

@@ -28,7 +28,7 @@ from bench.common import (
     write_json,
 )
 from bench.search_quality import K, summarize
-from recsys.search.hybrid import SearchOptions
+from recsys.search.options import SearchOptions
 
 TUNABLE = {
     field.name: field.type

@@ -54,8 +54,9 @@ from recsys.search.embeddings import (
     embed_texts,
 )
 from recsys.search.encoder import Encoder, EncoderConfig, document_batch_size, load_encoder
-from recsys.search.hybrid import HybridSearcher, SearchOptions
+from recsys.search.hybrid import HybridSearcher
 from recsys.search.lexical import LexicalIndex
+from recsys.search.options import SearchOptions
 from recsys.search.partitioned_index import PartitionedIndex, build_partitioned_index
 from recsys.search.relevance import RelevanceParams
 from recsys.search.vector_index import IndexParams, build_index

@@ -47,8 +47,9 @@ from recsys.recommend.recommender import Recommender
 from recsys.search.dense import DenseDocuments
 from recsys.search.encoder import Encoder, EncoderConfig, load_encoder
 from recsys.search.highlight import highlight_hit
-from recsys.search.hybrid import RETRIEVAL_MODES, HybridSearcher, SearchOptions
+from recsys.search.hybrid import HybridSearcher
 from recsys.search.lexical import LexicalIndex, LexicalParams
+from recsys.search.options import RETRIEVAL_MODES, SearchOptions
 from recsys.search.partitioned_index import PartitionedIndex
 from recsys.search.relevance import RelevanceFloors, RelevanceParams
 from recsys.search.suggest import SuggestIndex

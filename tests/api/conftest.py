@@ -35,7 +35,7 @@ from recsys.core.types import (
 from recsys.experiments.loading import DECLARED
 from recsys.ranking.rankers import RECOMMENDATION_RANKERS, SEARCH_RANKERS
 from recsys.search.highlight import highlight_hit
-from recsys.search.hybrid import RETRIEVAL_MODES
+from recsys.search.options import RETRIEVAL_MODES
 
 FAKE_MAX_RESULTS = 200
 

@@ -19,7 +19,7 @@ from api.app import create_app
 from api.settings import Settings
 from recsys.core.errors import ArtifactError
 from recsys.core.types import SearchService
-from recsys.search.hybrid import SearchOptions
+from recsys.search.options import SearchOptions
 from tests.api.conftest import FakeService, make_settings
 
 MakeClient = Callable[..., TestClient]

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from api.settings import Settings
 from recsys.events.store import DEFAULT_EVENTS_DB, EVENTS_DB_ENV
-from recsys.search.hybrid import SearchOptions
+from recsys.search.options import SearchOptions
 
 
 def test_default_location_honours_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

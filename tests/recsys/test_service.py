@@ -16,7 +16,7 @@ from recsys.core.errors import (
 )
 from recsys.core.types import SearchFilters, SearchRequest, SimilarRequest
 from recsys.search.encoder import EncoderConfig, HashingEncoder
-from recsys.search.hybrid import SearchOptions
+from recsys.search.options import SearchOptions
 from recsys.service import Engine
 from tests.personalization_data import FIXTURE_DATA
 

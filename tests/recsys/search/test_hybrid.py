@@ -10,7 +10,8 @@ from recsys.catalog.documents import build_documents
 from recsys.catalog.items import ItemTable
 from recsys.core.types import SearchFilters, SearchRequest
 from recsys.search.encoder import HashingEncoder
-from recsys.search.hybrid import HybridSearcher, SearchOptions
+from recsys.search.hybrid import HybridSearcher
+from recsys.search.options import SearchOptions
 from recsys.search.query_features import QUERY_FEATURES
 from recsys.service import Engine
 from tests.recsys.lexical_catalog import ROWS, catalog_frame
