@@ -4,9 +4,11 @@ route class, a deadline.
 * Request headers over ``max_header_bytes`` in all get 431 ``headers_too_large`` (the server
   also stops reading an incomplete head past that size: ``api.server``); a path or query
   string whose percent-escapes are not UTF-8 gets 422 (never silently U+FFFD).
-* Every request to a limited class takes a slot; past ``limit`` it is answered at once with
-  503 ``overloaded`` and ``Retry-After: 1`` (nothing is queued behind a busy worker, so an
-  overload never turns into minutes of work for clients that left). Classes: ``read``
+* Every request to a limited class takes a slot. Past ``limit`` it may wait in a short FIFO
+  line (``queue`` places, at most ``queue_wait_s``) for the next slot to free, so that a
+  momentary burst below capacity is served rather than refused; past that it is answered
+  503 ``overloaded`` with ``Retry-After: 1``. The line is short and its wait bounded, so an
+  overload never turns into minutes of work for clients that left. Classes: ``read``
   (search, suggest, similar, items, recommendations), ``events`` (POST /v1/events) and
   ``admin``; health, readiness, metrics and docs are never shed.
 * A request that is still waiting for the thread pool when its deadline passes is answered
@@ -19,9 +21,10 @@ A client that disconnects before its request body arrived is logged and counted 
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote_to_bytes
@@ -48,23 +51,72 @@ def route_class(method: str, path: str) -> str:
 
 
 class Slots:
-    """A counter with a ceiling (non-blocking: a full class refuses at once)."""
+    """A counter with a ceiling and a short FIFO line of waiters. Used on the event loop
+    only (the middleware takes and gives slots there), so it needs no lock."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(
+        self, limit: int, queue: int = 0, on_change: Callable[[int, int], None] | None = None
+    ) -> None:
         self.limit = limit
+        self.queue = queue
         self.in_flight = 0
-        self._lock = threading.Lock()
+        self._line: deque[asyncio.Future[None]] = deque()
+        self._on_change = on_change  # (in flight, waiting), after every change
 
-    def take(self) -> bool:
-        with self._lock:
-            if self.in_flight >= self.limit:
-                return False
+    @property
+    def waiting(self) -> int:
+        return len(self._line)
+
+    def _changed(self) -> None:
+        if self._on_change is not None:
+            self._on_change(self.in_flight, len(self._line))
+
+    def try_take(self) -> bool:
+        """A free slot now, if nobody is waiting for one."""
+        if self.in_flight < self.limit and not self._line:
             self.in_flight += 1
+            self._changed()
             return True
+        return False
+
+    async def take(self, wait_s: float) -> bool:
+        """A slot now, or after waiting in line at most ``wait_s``; False when the line is
+        full or the wait ran out (the caller sheds)."""
+        if self.try_take():
+            return True
+        if len(self._line) >= self.queue or wait_s <= 0:
+            return False
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._line.append(turn)
+        self._changed()
+        try:
+            await asyncio.wait({turn}, timeout=wait_s)
+        except asyncio.CancelledError:  # the client left while waiting
+            self._leave(turn)
+            raise
+        if turn.done():
+            return True
+        self._leave(turn)
+        return False
+
+    def _leave(self, turn: asyncio.Future[None]) -> None:
+        if turn.done():  # handed a slot it will not use: pass it on
+            self.give()
+        else:
+            self._line.remove(turn)
+            turn.cancel()
+            self._changed()
 
     def give(self) -> None:
-        with self._lock:
-            self.in_flight -= 1
+        """Hand the slot to the first waiter, or free it."""
+        while self._line:
+            turn = self._line.popleft()
+            if not turn.done():
+                turn.set_result(None)
+                self._changed()
+                return
+        self.in_flight -= 1
+        self._changed()
 
 
 class AdmissionMiddleware:
@@ -76,15 +128,20 @@ class AdmissionMiddleware:
         limits: dict[str, int],
         deadline_s: float,
         max_header_bytes: int = 65_536,
+        queue: int = 0,
+        queue_wait_s: float = 0.0,
         on_shed: Callable[[str], None] | None = None,
-        gauges: Callable[[str, int], None] | None = None,
+        gauges: Callable[[str, int, int], None] | None = None,
     ) -> None:
         self.app = app
-        self.slots = {name: Slots(limit) for name, limit in limits.items()}
+        self.slots = {
+            name: Slots(limit, queue, self._gauge_for(name, gauges))
+            for name, limit in limits.items()
+        }
         self.deadline_s = deadline_s
+        self.queue_wait_s = min(queue_wait_s, deadline_s)
         self.max_header_bytes = max_header_bytes
         self.on_shed = on_shed
-        self.gauges = gauges
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -111,7 +168,8 @@ class AdmissionMiddleware:
         if slots is None:
             await self.app(scope, receive, send)
             return
-        if not slots.take():
+        arrived = time.monotonic()
+        if not await slots.take(self.queue_wait_s):
             if self.on_shed is not None:
                 self.on_shed(name)
             await send_error(
@@ -122,17 +180,19 @@ class AdmissionMiddleware:
                 {"Retry-After": "1"},
             )
             return
-        scope.setdefault("state", {})["deadline"] = time.monotonic() + self.deadline_s
-        self._gauge(name, slots)
+        scope.setdefault("state", {})["deadline"] = arrived + self.deadline_s
         try:
             await self.app(scope, receive, send)
         finally:
             slots.give()
-            self._gauge(name, slots)
 
-    def _gauge(self, name: str, slots: Slots) -> None:
-        if self.gauges is not None:
-            self.gauges(name, slots.in_flight)
+    @staticmethod
+    def _gauge_for(
+        name: str, gauges: Callable[[str, int, int], None] | None
+    ) -> Callable[[int, int], None] | None:
+        if gauges is None:
+            return None
+        return lambda in_flight, waiting: gauges(name, in_flight, waiting)
 
 
 def _malformed_utf8(scope: Scope) -> str | None:

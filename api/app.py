@@ -138,8 +138,10 @@ def create_app(settings: Settings, engine_loader: EngineLoader | None = None) ->
         },
         deadline_s=settings.request_deadline_s,
         max_header_bytes=settings.max_header_bytes,
+        queue=settings.admission_queue,
+        queue_wait_s=settings.admission_wait_s,
         on_shed=lambda name: metrics.shed.labels(route_class=name).inc(),
-        gauges=lambda name, n: metrics.in_flight.labels(route_class=name).set(n),
+        gauges=metrics.set_admission,
     )
     admin_key = settings.admin_api_key.get_secret_value() if settings.admin_api_key else None
     keys = load_keys(settings.api_keys_file, admin_key)

@@ -74,7 +74,8 @@ class Metrics:
         )
         self.shed = Counter(
             "recsys_requests_shed",
-            "Requests refused with 503 overloaded (in-flight limit reached), by route class.",
+            "Requests refused with 503 overloaded (in-flight limit and its line full, or the "
+            "wait in line ran out), by route class.",
             ["route_class"],
             registry=self.registry,
         )
@@ -87,6 +88,12 @@ class Metrics:
         self.in_flight = Gauge(
             "recsys_requests_in_flight",
             "Requests being served now, by route class.",
+            ["route_class"],
+            registry=self.registry,
+        )
+        self.queued = Gauge(
+            "recsys_requests_queued",
+            "Requests waiting in line for an in-flight slot now, by route class.",
             ["route_class"],
             registry=self.registry,
         )
@@ -125,6 +132,11 @@ class Metrics:
         self.model_version.clear()
         if version is not None:
             self.model_version.labels(version=version).set(1)
+
+    def set_admission(self, route_class: str, in_flight: int, queued: int) -> None:
+        """Admission control's gauges for one route class (api.admission.Slots)."""
+        self.in_flight.labels(route_class=route_class).set(in_flight)
+        self.queued.labels(route_class=route_class).set(queued)
 
     def watch_exposures(self, get_logger: Callable[[], ExposureLogger | None]) -> None:
         """Export the exposure logger's counters (the logger lives per lifespan)."""

@@ -87,13 +87,17 @@ class Settings(BaseSettings):
     # with more workers, not more threads (unpinned, a query encode under contention took
     # 0.4-1 s instead of 30-110 ms).
     threads: int = Field(default=1, ge=1, le=256)
-    # Admission control (api/admission.py): requests in flight per route class before a fast
-    # 503 `overloaded`, and the deadline after which a request still waiting is answered 504.
-    # (reads: usable cores + 1 by default; measured in bench/README.md, "Overload")
+    # Admission control (api/admission.py): requests in flight per route class; past that a
+    # request waits in a short line (admission_queue places, at most admission_wait_s) for
+    # the next free slot, and past the line gets a fast 503 `overloaded`; the deadline after
+    # which a request still waiting is answered 504. (reads: usable cores + 1 in flight by
+    # default; measured in bench/README.md, "Overload")
     max_in_flight_read: int = Field(default_factory=lambda: usable_cores() + 1, ge=1)
     max_in_flight_events: int = Field(default=32, ge=1, le=10_000)
     max_in_flight_admin: int = Field(default=2, ge=1, le=100)
     request_deadline_s: float = Field(default=5.0, gt=0, le=600)
+    admission_queue: int = Field(default_factory=usable_cores, ge=0, le=10_000)
+    admission_wait_s: float = Field(default=0.05, ge=0, le=600)
     # The HTTP edge (api/server.py, `recsys serve`): request head size, time to receive a
     # whole request, idle keep-alive, connections at once.
     max_header_bytes: int = Field(default=65_536, ge=1024, le=16 * 1024 * 1024)

@@ -201,6 +201,18 @@ def recsys_server(
         stop_process(server, timeout_s=30)
 
 
+SECRET_MARKERS = ("KEY", "SECRET", "TOKEN", "PASSWORD")
+
+
+def server_settings(env: dict[str, str]) -> dict[str, str]:
+    """The ``RECSYS_*`` settings a benchmarked server runs with, secrets left out."""
+    return {
+        k: v
+        for k, v in sorted(env.items())
+        if k.startswith("RECSYS_") and not any(m in k for m in SECRET_MARKERS)
+    }
+
+
 def stop_process(process: subprocess.Popen[bytes], timeout_s: float = 20) -> None:
     """SIGTERM (a server drains its queues), then SIGKILL if it is still there."""
     process.terminate()

@@ -55,6 +55,7 @@ from bench.common import (
     percentile,
     recsys_server,
     run_header,
+    server_settings,
     write_json,
 )
 from bench.http_load import CONNECTION_ERROR, TIMEOUT, LoadClient
@@ -382,6 +383,7 @@ def main(argv: list[str] | None = None) -> int:
     payload = {
         **header,
         "artifacts": str(args.artifacts),
+        "server_settings": server_settings(env),
         "startup_s": round(startup_s, 1),
         "client": args.client,
         "factor": args.factor,

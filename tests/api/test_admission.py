@@ -3,6 +3,7 @@ Retry-After), health stays answered, and a request past its deadline is not comp
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable
@@ -11,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 from fastapi.testclient import TestClient
 
-from api.admission import check_deadline, route_class
+from api.admission import Slots, check_deadline, route_class
 from api.errors import ApiError
 from api.observability import Metrics
 from recsys.core.types import SearchRequest, SearchResult
@@ -33,7 +34,7 @@ class GatedFake(FakeService):
 
 def test_requests_past_the_limit_are_shed_fast(make_client: Callable[..., TestClient]) -> None:
     fake = GatedFake()
-    client = make_client(loader=lambda _s: fake, max_in_flight_read=1)
+    client = make_client(loader=lambda _s: fake, max_in_flight_read=1, admission_queue=0)
     done: list[int] = []
     thread = threading.Thread(
         target=lambda: done.append(client.get("/v1/search", params={"q": "wait"}).status_code)
@@ -56,6 +57,114 @@ def test_requests_past_the_limit_are_shed_fast(make_client: Callable[..., TestCl
     thread.join(10)
     assert done == [200]
     assert client.get("/v1/search", params={"q": "robot"}).status_code == 200  # slot is back
+
+
+def test_a_request_past_the_limit_waits_in_line_for_the_next_slot(
+    make_client: Callable[..., TestClient],
+) -> None:
+    fake = GatedFake()
+    client = make_client(
+        loader=lambda _s: fake, max_in_flight_read=1, admission_queue=1, admission_wait_s=10
+    )
+    done: list[tuple[str, int]] = []
+
+    def search(query: str) -> None:
+        done.append((query, client.get("/v1/search", params={"q": query}).status_code))
+
+    first = threading.Thread(target=search, args=("wait",))
+    first.start()
+    assert fake.entered.wait(5)
+    second = threading.Thread(target=search, args=("robot",))
+    second.start()
+    for _ in range(500):  # until the second request stands in line
+        if 'recsys_requests_queued{route_class="read"} 1.0' in client.get("/metrics").text:
+            break
+        time.sleep(0.01)
+    else:
+        pytest.fail("the second request never queued")
+    third = client.get("/v1/search", params={"q": "robot"})  # the line (1 place) is full
+    assert third.status_code == 503 and third.json()["error"]["code"] == "overloaded"
+    fake.gate.set()
+    first.join(10)
+    second.join(10)
+    assert sorted(done) == [("robot", 200), ("wait", 200)]
+    metrics = client.get("/metrics").text
+    assert 'recsys_requests_queued{route_class="read"} 0.0' in metrics
+    assert 'recsys_requests_shed_total{route_class="read"} 1.0' in metrics
+
+
+def test_a_request_that_waited_too_long_in_line_is_shed(
+    make_client: Callable[..., TestClient],
+) -> None:
+    fake = GatedFake()
+    client = make_client(
+        loader=lambda _s: fake, max_in_flight_read=1, admission_queue=4, admission_wait_s=0.05
+    )
+    thread = threading.Thread(target=lambda: client.get("/v1/search", params={"q": "wait"}))
+    thread.start()
+    assert fake.entered.wait(5)
+    started = time.perf_counter()
+    shed = client.get("/v1/search", params={"q": "robot"})
+    waited = time.perf_counter() - started
+    assert shed.status_code == 503 and 0.05 <= waited < 1.0
+    fake.gate.set()
+    thread.join(10)
+    assert 'recsys_requests_queued{route_class="read"} 0.0' in client.get("/metrics").text
+
+
+def test_slots_hand_freed_places_to_waiters_first_come_first_served() -> None:
+    changes: list[tuple[int, int]] = []
+
+    async def scenario() -> list[str]:
+        slots = Slots(limit=1, queue=2, on_change=lambda *state: changes.append(state))
+        served: list[str] = []
+
+        async def request(name: str, wait_s: float) -> None:
+            if await slots.take(wait_s):
+                served.append(name)
+                await asyncio.sleep(0.01)
+                slots.give()
+            else:
+                served.append(f"{name} shed")
+
+        assert await slots.take(1.0)  # holds the only slot
+        waiters = [asyncio.create_task(request(n, 5.0)) for n in ("a", "b")]
+        await asyncio.sleep(0.01)
+        assert (slots.in_flight, slots.waiting) == (1, 2)
+        await request("c", 5.0)  # the line is full: shed at once
+        late = asyncio.create_task(request("late", 5.0))  # not in line yet when "a" starts
+        await asyncio.sleep(0)
+        slots.give()
+        await asyncio.gather(*waiters, late)
+        assert (slots.in_flight, slots.waiting) == (0, 0)
+        return served
+
+    assert asyncio.run(scenario()) == ["c shed", "late shed", "a", "b"]
+    assert changes[-1] == (0, 0)
+
+
+def test_a_waiter_that_times_out_or_is_cancelled_leaves_the_line() -> None:
+    async def scenario() -> None:
+        slots = Slots(limit=1, queue=3)
+        assert await slots.take(0)
+        assert not await slots.take(0.01)  # timed out
+        assert slots.waiting == 0
+        waiting = asyncio.create_task(slots.take(5.0))
+        await asyncio.sleep(0.01)
+        waiting.cancel()  # the client left
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        assert (slots.in_flight, slots.waiting) == (1, 0)
+        handed = asyncio.create_task(slots.take(5.0))
+        await asyncio.sleep(0.01)
+        slots.give()  # handed to the waiter ...
+        handed.cancel()  # ... which is cancelled before it runs: the slot is passed on
+        with pytest.raises(asyncio.CancelledError):
+            await handed
+        assert (slots.in_flight, slots.waiting) == (0, 0)
+        assert slots.try_take()
+
+    asyncio.run(scenario())
 
 
 def test_deadline() -> None:
