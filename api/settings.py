@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -17,12 +18,40 @@ from recsys.search.options import SearchOptions
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 
 
+# A container's CPU quota: cgroup v2, then v1 (as seen from inside the container).
+CGROUP_V2_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+CGROUP_V1_CPU = Path("/sys/fs/cgroup/cpu")
+
+
+def cgroup_cpu_limit(v2: Path = CGROUP_V2_CPU_MAX, v1: Path = CGROUP_V1_CPU) -> int | None:
+    """Cores the process's CPU quota allows, rounded up ("200000 100000" -> 2; a Kubernetes
+    ``limits.cpu``); None without a quota or where it cannot be read."""
+    try:
+        quota, period = v2.read_text().split()[:2]
+    except (OSError, ValueError):
+        try:
+            quota = (v1 / "cpu.cfs_quota_us").read_text().strip()
+            period = (v1 / "cpu.cfs_period_us").read_text().strip()
+        except OSError:
+            return None
+    try:
+        allowed, per = int(quota), int(period)  # "max" (v2) or -1 (v1): no quota
+    except ValueError:
+        return None
+    if allowed <= 0 or per <= 0:
+        return None
+    return max(1, math.ceil(allowed / per))
+
+
 def usable_cores() -> int:
     """The cores this process may run on: its CPU affinity (a cpuset, ``taskset``) where
-    the platform has one, else every core."""
+    the platform has one, else every core; fewer where a CPU quota allows fewer."""
     if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
+        cores = len(os.sched_getaffinity(0))
+    else:
+        cores = os.cpu_count() or 1
+    quota = cgroup_cpu_limit()
+    return min(cores, quota) if quota else cores
 
 
 class Settings(BaseSettings):

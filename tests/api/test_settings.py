@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from api.settings import Settings
+from api.settings import Settings, cgroup_cpu_limit
 from recsys.events.store import DEFAULT_EVENTS_DB, EVENTS_DB_ENV
 from recsys.search.options import SearchOptions
 
@@ -83,8 +83,38 @@ def test_reads_in_flight_default_to_the_usable_cores_plus_one(
 ) -> None:
     """A process pinned to one core (a cpuset, taskset) admits 2 reads, not cores + 1 of
     the whole machine."""
+    monkeypatch.setattr("api.settings.cgroup_cpu_limit", lambda: None)
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {3}, raising=False)
     monkeypatch.setattr(os, "cpu_count", lambda: 16)
     assert Settings().max_in_flight_read == 2
+    assert Settings().admission_queue == 1
     monkeypatch.delattr(os, "sched_getaffinity", raising=False)
     assert Settings().max_in_flight_read == 17
+    monkeypatch.setattr("api.settings.cgroup_cpu_limit", lambda: 2)  # limits.cpu: 2
+    assert Settings().max_in_flight_read == 3
+
+
+@pytest.mark.parametrize(
+    ("v2", "v1", "expected"),
+    [
+        ("200000 100000\n", None, 2),
+        ("150000 100000\n", None, 2),  # 1.5 cores: rounded up
+        ("50000 100000\n", None, 1),
+        ("max 100000\n", None, None),  # no quota
+        ("garbage\n", None, None),
+        (None, ("400000", "100000"), 4),  # cgroup v1
+        (None, ("-1", "100000"), None),
+        (None, None, None),  # neither: not in a cgroup with a CPU controller
+    ],
+)
+def test_a_cgroup_cpu_quota_is_read_as_cores(
+    tmp_path: Path, v2: str | None, v1: tuple[str, str] | None, expected: int | None
+) -> None:
+    cpu_max, cpu_v1 = tmp_path / "cpu.max", tmp_path / "cpu"
+    if v2 is not None:
+        cpu_max.write_text(v2)
+    if v1 is not None:
+        cpu_v1.mkdir()
+        (cpu_v1 / "cpu.cfs_quota_us").write_text(v1[0] + "\n")
+        (cpu_v1 / "cpu.cfs_period_us").write_text(v1[1] + "\n")
+    assert cgroup_cpu_limit(cpu_max, cpu_v1) == expected
