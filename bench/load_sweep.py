@@ -18,21 +18,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from bench.common import (
-    DEFAULT_QUERIES,
     RESULTS_DIR,
-    load_queries,
     recsys_server,
     run_header,
     server_settings,
     write_json,
 )
-from bench.overload import closed_loop, open_loop, report
+from bench.overload import closed_loop, open_loop, report, search_queries, server_env
 from bench.search_latency import free_port
 
 
@@ -77,15 +73,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "load_sweep.json")
     args = parser.parse_args(argv)
 
-    queries = [q.query for q in load_queries(DEFAULT_QUERIES) if q.kind != "nonsense"]
+    queries = search_queries()
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "RECSYS_ARTIFACTS_DIR": str(args.artifacts),
-        "RECSYS_EVENTS_DB": str(Path(tempfile.mkdtemp(prefix="recsys-sweep-")) / "e.db"),
-        "RECSYS_QUERY_CACHE_SIZE": "0",
-    }
+    env = server_env(args.artifacts, "recsys-sweep-")
     steps = []
     with recsys_server(env, port) as startup_s:
         asyncio.run(closed_loop(base, queries, args.clients, 5.0))  # warm-up

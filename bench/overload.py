@@ -328,6 +328,22 @@ def split_cpus(server: set[int]) -> set[int]:
     return rest
 
 
+def search_queries() -> list[str]:
+    """The benchmark's queries a load test sends (nonsense ones left out)."""
+    return [q.query for q in load_queries(DEFAULT_QUERIES) if q.kind != "nonsense"]
+
+
+def server_env(artifacts: Path, prefix: str) -> dict[str, str]:
+    """A load-tested server's environment: this process's, the artifact root, a scratch
+    event DB, and the query cache off (every request pays for its encode)."""
+    return {
+        **os.environ,
+        "RECSYS_ARTIFACTS_DIR": str(artifacts),
+        "RECSYS_EVENTS_DB": str(Path(tempfile.mkdtemp(prefix=prefix)) / "e.db"),
+        "RECSYS_QUERY_CACHE_SIZE": "0",
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--artifacts", type=Path, required=True)
@@ -366,15 +382,10 @@ def main(argv: list[str] | None = None) -> int:
     client_cpus = split_cpus(args.server_cpus) if args.server_cpus else None
 
     header = run_header()
-    queries = [q.query for q in load_queries(DEFAULT_QUERIES) if q.kind != "nonsense"]
+    queries = search_queries()
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "RECSYS_ARTIFACTS_DIR": str(args.artifacts),
-        "RECSYS_EVENTS_DB": str(Path(tempfile.mkdtemp(prefix="recsys-overload-")) / "e.db"),
-        "RECSYS_QUERY_CACHE_SIZE": "0",  # every request pays for its encode
-    }
+    env = server_env(args.artifacts, "recsys-overload-")
     with recsys_server(env, port, cwd=args.checkout, cpus=args.server_cpus) as startup_s:
         measured = measure(base, queries, args)
     summary = report(measured.pop("results"), args.seconds, args.deadline_s)
